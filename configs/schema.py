@@ -1,0 +1,219 @@
+"""Typed configuration: YAML is validated into these models once, at start.
+
+Unknown keys and bad values are errors that name the key path. Secrets never live here:
+a DSN is read from the environment variable that ``dsn_env`` names, at the moment it is needed.
+Relative paths resolve against the current working directory when the file is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TableName = Literal["customers", "events", "subscriptions", "tickets", "orders", "billing", "surveys"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as 'UTC' or 'Europe/Paris')") from exc
+    return value
+
+
+def read_secret(env_var: str | None, key_path: str) -> str:
+    """The value of the environment variable a config key names (DSNs, passwords)."""
+    if not env_var:
+        raise ValueError(f"{key_path} is not set: name the environment variable that holds the DSN")
+    value = os.environ.get(env_var)
+    if not value:
+        raise ValueError(f"environment variable {env_var} (named by {key_path}) is not set")
+    return value
+
+
+class SourceConfig(_Strict):
+    kind: Literal["files", "duckdb", "postgres"] = "files"
+    path: Path | None = None
+    dsn_env: str | None = None
+    schema_: str | None = Field(default=None, alias="schema")
+    timezone: str = "UTC"
+    tables: dict[TableName, str] = {}
+    columns: dict[TableName, dict[str, str]] = {}
+    pii: dict[TableName, list[str]] = {"customers": ["email", "name"]}
+    exclude: dict[TableName, list[str]] = {}
+
+    _tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
+
+    @model_validator(mode="after")
+    def _where_to_read(self) -> SourceConfig:
+        if self.kind in ("files", "duckdb") and self.path is None:
+            raise ValueError(f"source.path is required when source.kind is {self.kind!r}")
+        if self.kind == "postgres" and not self.dsn_env:
+            raise ValueError("source.dsn_env is required when source.kind is 'postgres' (the DSN comes from the environment)")
+        return self
+
+    def dsn(self) -> str:
+        return read_secret(self.dsn_env, "source.dsn_env")
+
+
+class ChurnConfig(_Strict):
+    definition: Literal["subscription_end", "inactivity"] = "subscription_end"
+    horizon_days: Annotated[int, Field(ge=1, le=365)] = 30
+    grace_days: Annotated[int, Field(ge=0, le=365)] = 0
+    active_within_days: Annotated[int, Field(ge=1, le=365)] = 30
+    activity_event_types: list[str] | None = None
+
+
+class FeaturesConfig(_Strict):
+    windows_days: Annotated[list[Annotated[int, Field(ge=1, le=730)]], Field(min_length=1)] = [7, 30, 90]
+
+
+class SurveyConfig(_Strict):
+    scale: Literal["nps", "csat"] = "nps"
+    dissatisfied_max_score: float | None = None
+    silence_days: Annotated[int, Field(ge=1)] = 180
+    response_window_days: Annotated[int, Field(ge=0)] = 14
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return (0.0, 10.0) if self.scale == "nps" else (1.0, 5.0)
+
+    @property
+    def dissatisfied_cut(self) -> float:
+        """Scores at or below this count as dissatisfied (NPS detractor <= 6; CSAT <= 2)."""
+        if self.dissatisfied_max_score is not None:
+            return self.dissatisfied_max_score
+        return 6.0 if self.scale == "nps" else 2.0
+
+    @model_validator(mode="after")
+    def _cut_in_scale(self) -> SurveyConfig:
+        low, high = self.score_range
+        cut = self.dissatisfied_max_score
+        if cut is not None and not low <= cut < high:
+            raise ValueError(f"survey.dissatisfied_max_score must lie in [{low:g}, {high:g}) for scale {self.scale!r}, got {cut:g}")
+        return self
+
+
+class GateConfig(_Strict):
+    metric: Literal["test_pr_auc", "test_roc_auc", "test_lift_at_capacity"] = "test_pr_auc"
+    min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class TrainingConfig(_Strict):
+    snapshots: Annotated[int, Field(ge=4, le=60)] = 6
+    step_days: Annotated[int, Field(ge=1)] = 30
+    max_model_age_days: Annotated[int, Field(ge=1)] = 30
+    seed: int = 42
+    lightgbm: dict[str, object] = {}
+    gate: GateConfig = GateConfig()
+
+
+class ScoringConfig(_Strict):
+    capacity: Annotated[float, Field(gt=0)] = 500
+    silent_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    reasons_for: Literal["flagged", "all"] = "flagged"
+    value_column: str | None = "monthly_value"
+
+    def capacity_for(self, eligible: int) -> int:
+        """Customers the team can contact: a count, or a share of the eligible when < 1."""
+        if self.capacity < 1:
+            return max(1, round(self.capacity * eligible))
+        return int(self.capacity)
+
+    @field_validator("capacity")
+    @classmethod
+    def _whole_count(cls, value: float) -> float:
+        if value >= 1 and value != int(value):
+            raise ValueError(f"a capacity of 1 or more is a count of customers and must be whole, got {value}")
+        return value
+
+
+class SinkConfig(_Strict):
+    kind: Literal["duckdb", "postgres", "parquet"] = "duckdb"
+    path: Path | None = None
+    dsn_env: str | None = None
+    schema_: str = Field(default="quietchurn", alias="schema")
+
+    @model_validator(mode="after")
+    def _where_to_write(self) -> SinkConfig:
+        if self.kind in ("duckdb", "parquet") and self.path is None:
+            raise ValueError(f"sink.path is required when sink.kind is {self.kind!r}")
+        if self.kind == "postgres" and not self.dsn_env:
+            raise ValueError("sink.dsn_env is required when sink.kind is 'postgres' (the DSN comes from the environment)")
+        return self
+
+    def dsn(self) -> str:
+        return read_secret(self.dsn_env, "sink.dsn_env")
+
+
+class MlflowConfig(_Strict):
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    registered_model: str | None = None
+
+
+class ScheduleConfig(_Strict):
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+    _tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"schedule.cron must have 5 fields (minute hour day month weekday), got {value!r}")
+        return value
+
+
+class MonitoringConfig(_Strict):
+    max_reject_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
+
+
+class Config(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    workspace: Path
+    source: SourceConfig
+    churn: ChurnConfig = ChurnConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    survey: SurveyConfig = SurveyConfig()
+    training: TrainingConfig = TrainingConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    sink: SinkConfig
+    mlflow: MlflowConfig = MlflowConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+
+    @model_validator(mode="after")
+    def _label_windows_never_overlap(self) -> Config:
+        needed = self.churn.horizon_days + self.churn.grace_days
+        if self.training.step_days < needed:
+            raise ValueError(
+                f"training.step_days ({self.training.step_days}) must be >= churn.horizon_days + churn.grace_days "
+                f"({needed}): label windows of consecutive snapshots would overlap"
+            )
+        return self
+
+    @property
+    def experiment_name(self) -> str:
+        return self.mlflow.experiment or f"quietchurn-{self.name}"
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.mlflow.registered_model or f"quietchurn-{self.name}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow.tracking_uri or f"sqlite:///{(self.workspace / 'mlflow.db').resolve()}"
+
+    def dry_dict(self) -> dict:
+        """The config as plain data for logging: no secrets live in it (only env var names)."""
+        return self.model_dump(mode="json", by_alias=True)
