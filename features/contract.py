@@ -149,3 +149,7 @@ TABLES: dict[str, TableSpec] = {
 }
 
 REQUIRED_TABLES = tuple(name for name, spec in TABLES.items() if spec.required)
+
+
+class ContractError(ValueError):
+    """Input that breaks the contract before any work: names table, column, types and the config key."""
