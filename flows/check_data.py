@@ -1,0 +1,78 @@
+"""`quietchurn check-data`: read the configured sources, validate them, and say whether they can support training."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rich.console import Console
+from rich.table import Table
+
+from configs import Config
+from features.ingest import LoadResult, RejectLimitError, load_tables
+from features.sufficiency import (
+    SufficiencyReport,
+    assess,
+    history_facts,
+    survey_facts,
+    table_facts,
+)
+
+
+def build_report(config: Config, observed_until: date) -> tuple[SufficiencyReport, str | None]:
+    """Load and validate every table; a reject limit breach is reported, not raised."""
+    limit_error = None
+    try:
+        loaded = load_tables(config)
+    except RejectLimitError as exc:
+        loaded, limit_error = exc.result, str(exc)
+    report = report_from_load(config, loaded, observed_until)
+    if limit_error:
+        report.problems.append(limit_error)
+    return report, limit_error
+
+
+def report_from_load(config: Config, loaded: LoadResult, observed_until: date) -> SufficiencyReport:
+    facts = [
+        table_facts(name, frame, loaded.counts[name].read, loaded.counts[name].rejected, loaded.counts[name].reasons)
+        for name, frame in loaded.tables.items()
+    ]
+    events = next(f for f in facts if f.name == "events")
+    surveys = loaded.tables.get("surveys")
+    report = SufficiencyReport(
+        tables=facts,
+        history=history_facts(config, events.first, observed_until),
+        surveys=survey_facts(surveys) if surveys is not None else None,
+        churn_base_rate=None,
+    )
+    return assess(report, config)
+
+
+def render_report(report: SufficiencyReport, console: Console) -> None:
+    tables = Table(title="Input tables", title_justify="left")
+    for column in ("table", "read", "accepted", "rejected", "first", "last", "top reject reasons", "null share (optional columns)"):
+        tables.add_column(column, justify="right" if column in ("read", "accepted", "rejected") else "left")
+    for t in report.tables:
+        reasons = ", ".join(f"{r} ({n})" for r, n in sorted(t.reject_reasons.items(), key=lambda kv: -kv[1])[:3])
+        nulls = ", ".join(f"{c} {share:.0%}" for c, share in t.null_share.items() if share > 0)
+        tables.add_row(t.name, f"{t.read:,}", f"{t.accepted:,}", f"{t.rejected:,}", str(t.first), str(t.last), reasons or "-", nulls or "-")
+    console.print(tables)
+
+    h = report.history
+    console.print(
+        f"History: {h.months_available:.1f} months of events ({h.first_activity} to {h.observed_until}); "
+        f"training needs {h.months_needed:.1f} months (snapshots {h.first_snapshot} .. {h.last_snapshot})."
+    )
+    if report.surveys is not None:
+        s = report.surveys
+        console.print(
+            f"Surveys: {s.invitations:,} invitations to {s.customers_invited:,} customers, {s.answers:,} answers "
+            f"(response rate {s.response_rate:.1%}, {s.customers_answered:,} customers answered)."
+        )
+    if report.churn_base_rate is not None:
+        console.print(f"Churn base rate (latest fully observed label window): {report.churn_base_rate:.2%}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    for problem in report.problems:
+        console.print(f"[red]cannot train:[/red] {problem}")
+    if report.ok:
+        console.print("[green]The data can support training.[/green]")

@@ -1,0 +1,156 @@
+"""The `quietchurn` command line. Heavy libraries are imported inside commands so `--help` stays fast."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from flows.runtime import apply_quiet_defaults
+
+app = typer.Typer(
+    name="quietchurn",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+@app.callback()
+def _root() -> None:
+    """Find customers who are unhappy but silent.
+
+    Examples:
+
+        quietchurn demo        # simulate a company and run the pipeline on it
+        quietchurn simulate --customers 5000 --days 365 --seed 7 --out data/
+        quietchurn check-data --config configs/demo.yaml
+    """
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="YAML config (see configs/demo.yaml).", exists=True, dir_okay=False),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _load(path: Path | None):
+    from configs import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected a date like 2026-01-31, got {value!r}") from None
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write one Parquet file per table, and ground_truth/, into.")],
+    customers: Annotated[int, typer.Option(min=100, max=5_000_000, help="Customers in the simulated company.")] = 20_000,
+    days: Annotated[int, typer.Option(min=30, max=3650, help="Days of history; the simulated today is start + days.")] = 365,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: a seed always gives the same world.")] = 42,
+    start: Annotated[str | None, typer.Option(help="First simulated day (YYYY-MM-DD); fixed default.")] = None,
+) -> None:
+    """Write a synthetic company's input tables (and its hidden ground truth, apart).
+
+    Examples:
+
+        quietchurn simulate --out data/      # 20,000 customers, 1 year, seed 42
+        quietchurn simulate --customers 2000 --days 240 --seed 7 --start 2024-03-01 --out /tmp/small
+    """
+    from simulator import DEFAULT_START, write_world
+
+    summary = write_world(out, customers=customers, days=days, seed=seed, start=_parse_date(start) or DEFAULT_START)
+    console.print(f"Simulated world written to [bold]{out}[/bold] (today = {summary.today}).")
+    for table, rows in summary.row_counts.items():
+        console.print(f"  {table:<14} {rows:>12,} rows")
+    console.print(f"Ground truth (never read by the pipeline): {out / 'ground_truth'}")
+
+
+@app.command("check-data")
+def check_data(
+    config: ConfigOption,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Data observed until this date (default: today, or the simulated today).")] = None,
+) -> None:
+    """Data-sufficiency and quality report for the configured sources, before any training.
+
+    Exits non-zero, with the reason, when the data cannot support training.
+
+    Example:
+
+        quietchurn check-data --config configs/demo.yaml
+    """
+    from features.contract import ContractError
+    from flows.check_data import build_report, render_report
+    from flows.runtime import default_as_of
+
+    cfg = _load(config)
+    observed_until = _parse_date(as_of) or default_as_of(cfg)
+    try:
+        report, _ = build_report(cfg, observed_until)
+    except ContractError as exc:
+        _fail(str(exc))
+    render_report(report, console)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=500, max=2_000_000, help="Customers in the simulated company.")] = 20_000,
+    days: Annotated[int, typer.Option(min=240, max=3650, help="Days of simulated history.")] = 365,
+    seed: Annotated[int, typer.Option(min=0)] = 42,
+) -> None:
+    """Simulate a company and run the pipeline on the embedded defaults (configs/demo.yaml).
+
+    Everything lands under .quietchurn/demo in the current directory; re-running replaces it.
+
+    Example:
+
+        quietchurn demo
+    """
+    import shutil
+
+    from configs import DEMO_CONFIG
+    from flows.check_data import build_report, render_report
+    from simulator import DEFAULT_START, write_world
+
+    cfg = _load(DEMO_CONFIG)
+    started = datetime.now()
+    if cfg.source.path.exists():
+        shutil.rmtree(cfg.source.path)  # the simulated world is regenerated: same seed, same world
+    console.rule("1/2 Simulating a company")
+    summary = write_world(cfg.source.path, customers=customers, days=days, seed=seed, start=DEFAULT_START)
+    console.print(f"{customers:,} customers over {days} days; simulated today = {summary.today}; data in {cfg.source.path}")
+    console.rule("2/2 Checking the data against the contract")
+    report, _ = build_report(cfg, summary.today)
+    render_report(report, console)
+    console.print(f"\nDone in {(datetime.now() - started).total_seconds():.0f} s. Workspace: {cfg.workspace}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    apply_quiet_defaults()
+    app()
+
+
+if __name__ == "__main__":
+    main()
