@@ -1,0 +1,201 @@
+"""MLflow: log a training run, register its model, gate the `champion` alias, move it by hand.
+
+The registered model is exactly the evaluated one: the bundle that produced the test metrics is the
+object that gets logged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import mlflow
+import numpy as np
+import polars as pl
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from configs import Config
+from models import plots
+from models.boosting import to_matrix
+from models.metrics import ranking_metrics
+from models.pyfunc import PIP_REQUIREMENTS, QuietchurnModel, load_bundle
+from models.train import LABEL, TrainingResult
+
+CHAMPION = "champion"
+SHAP_SAMPLE = 2000
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promoted: bool
+    reason: str
+    compared: dict[str, float]
+
+
+@dataclass(frozen=True)
+class RegisteredRun:
+    run_id: str
+    version: str
+    model_uri: str
+    decision: GateDecision
+
+
+def client_for(config: Config) -> MlflowClient:
+    mlflow.set_tracking_uri(config.tracking_uri)
+    mlflow.set_registry_uri(config.tracking_uri)
+    return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+
+
+def ensure_experiment(client: MlflowClient, config: Config) -> str:
+    """The config's experiment; on a local store its artifacts live in the workspace, not ./mlruns."""
+    experiment = client.get_experiment_by_name(config.experiment_name)
+    if experiment is None:
+        local = config.tracking_uri.startswith("sqlite:") or config.tracking_uri.startswith("file:")
+        location = (config.workspace / "mlartifacts").resolve().as_uri() if local else None
+        experiment_id = client.create_experiment(config.experiment_name, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def champion_version(client: MlflowClient, name: str):
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def _log_plots(result: TrainingResult, test: pl.DataFrame, capacity: int) -> None:
+    bundle = result.bundle
+    booster = bundle.churn.booster_
+    sample = test.sample(min(SHAP_SAMPLE, test.height), seed=0)
+    X = to_matrix(sample, bundle.features)
+    figures = {
+        "plots/gain_lift.png": plots.gain_lift(result.test_scores, capacity),
+        "plots/calibration.png": plots.calibration_curve(result.test_scores),
+        "plots/importance_gain.png": plots.importance(bundle.features, booster.feature_importance("gain")),
+        "plots/shap_summary.png": plots.shap_summary(bundle.features, bundle.churn.contributions(X), X),
+    }
+    for path, figure in figures.items():
+        mlflow.log_figure(figure, path)
+        plots.plt.close(figure)
+
+
+def evaluate_champion(client: MlflowClient, config: Config, result: TrainingResult, test: pl.DataFrame) -> tuple[float | None, str]:
+    """The current champion's gate metric re-evaluated on this run's test snapshot (None = skipped, with why)."""
+    current = champion_version(client, config.registered_model_name)
+    if current is None:
+        return None, "no current champion"
+    run = client.get_run(current.run_id)
+    valid_date = run.data.params.get("split_valid_date")
+    if valid_date:
+        label_end = date.fromisoformat(valid_date) + timedelta(days=result.split.label_days)
+        if label_end > result.split.test:
+            return None, (
+                f"champion v{current.version} was calibrated on labels up to {label_end}, overlapping this test "
+                f"snapshot {result.split.test}: comparison skipped"
+            )
+    bundle = load_bundle(f"models:/{config.registered_model_name}@{CHAMPION}")
+    probability = bundle.predict(test)["churn_probability"].to_numpy()
+    capacity = config.scoring.capacity_for(test.height)
+    metric = config.training.gate.metric.removeprefix("test_")
+    value = ranking_metrics(test[LABEL].to_numpy(), probability, capacity)[metric]
+    return value, f"champion v{current.version}"
+
+
+def gate(config: Config, metrics: dict[str, float], champion_value: float | None, champion_note: str) -> GateDecision:
+    """Promote only if the new model beats every baseline and the champion by more than min_improvement."""
+    name = config.training.gate.metric
+    margin = config.training.gate.min_improvement
+    new = metrics[name]
+    rivals = {
+        prefix: metrics[f"{prefix}_{name.removeprefix('test_')}"]
+        for prefix in ("baseline_recency", "baseline_survey", "baseline_logreg")
+        if f"{prefix}_{name.removeprefix('test_')}" in metrics
+    }
+    if champion_value is not None:
+        rivals["champion"] = champion_value
+    beaten = {k: v for k, v in rivals.items() if not (np.isfinite(new) and new > v + margin)}
+    if beaten:
+        worst = ", ".join(f"{k} {v:.4f}" for k, v in beaten.items())
+        return GateDecision(False, f"{name} {new:.4f} does not beat (by > {margin}) {worst}", rivals)
+    return GateDecision(True, f"{name} {new:.4f} beats {', '.join(f'{k} {v:.4f}' for k, v in rivals.items())}; {champion_note}", rivals)
+
+
+def log_and_register(config: Config, result: TrainingResult, test: pl.DataFrame, *, snapshot_ids: dict[str, str] | None = None) -> RegisteredRun:
+    """One MLflow run: config, split dates, data ids, features, params, metrics, plots and the model; then the gate."""
+    client = client_for(config)
+    ensure_experiment(client, config)
+    capacity = config.scoring.capacity_for(test.height)
+    champion_value, champion_note = evaluate_champion(client, config, result, test)
+    with mlflow.start_run(run_name=f"train-{result.split.test}") as run:
+        mlflow.log_params({**result.bundle.metadata, "gate_metric": config.training.gate.metric, "seed": config.training.seed})
+        mlflow.log_params({f"lgbm_{k}": v for k, v in result.bundle.churn.booster_.params.items() if k != "categorical_feature"})
+        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items() if v is not None and np.isfinite(v)})
+        mlflow.log_dict(config.dry_dict(), "config.json")
+        mlflow.log_dict({"features": result.bundle.features, "categorical": result.bundle.categorical}, "features.json")
+        mlflow.log_dict({"catalog": result.bundle.catalog}, "catalog.json")
+        if snapshot_ids:
+            mlflow.log_dict(snapshot_ids, "data_snapshots.json")
+        if result.notes:
+            mlflow.set_tag("notes", " | ".join(result.notes))
+        _log_plots(result, test, capacity)
+        example = test.select(result.bundle.features).head(5).to_pandas()
+        signature = infer_signature(example, result.bundle.predict_pandas(example))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=QuietchurnModel(result.bundle),
+            signature=signature,
+            pip_requirements=PIP_REQUIREMENTS,
+            registered_model_name=config.registered_model_name,
+        )
+        version = str(info.registered_model_version)
+        decision = gate(config, result.metrics, champion_value, champion_note)
+        mlflow.set_tags({"gate_promoted": str(decision.promoted).lower(), "gate_reason": decision.reason})
+    if decision.promoted:
+        promote(client, config.registered_model_name, version)
+    client.set_model_version_tag(config.registered_model_name, version, "gate", decision.reason)
+    return RegisteredRun(run.info.run_id, version, f"models:/{config.registered_model_name}/{version}", decision)
+
+
+def _history(client: MlflowClient, name: str) -> list[str]:
+    raw = client.get_registered_model(name).tags.get("champion_history", "[]")
+    return json.loads(raw)
+
+
+def promote(client: MlflowClient, name: str, version: str) -> None:
+    """Point `champion` at ``version`` and remember the order, so rollback can step back."""
+    client.get_model_version(name, version)  # fails clearly if the version does not exist
+    client.set_registered_model_alias(name, CHAMPION, version)
+    history = [v for v in _history(client, name) if v != version] + [version]
+    client.set_registered_model_tag(name, "champion_history", json.dumps(history))
+
+
+def rollback(client: MlflowClient, name: str) -> str:
+    """Move `champion` back to the version that held it before the current one."""
+    history = _history(client, name)
+    current = champion_version(client, name)
+    if current is not None and history and history[-1] == current.version:
+        history = history[:-1]
+    if not history:
+        raise ValueError(f"registered model {name!r} has no earlier champion to roll back to")
+    previous = history[-1]
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_tag(name, "champion_history", json.dumps(history))
+    return previous
+
+
+def last_training_time(client: MlflowClient, config: Config):
+    """When the last training attempt (promoted or not) finished, or None: drives nightly retraining."""
+    experiment = client.get_experiment_by_name(config.experiment_name)
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id], "tags.gate_promoted != ''", order_by=["start_time DESC"], max_results=1)
+    return runs[0].info.end_time if runs else None
+
+
+__all__ = ["CHAMPION", "GateDecision", "RegisteredRun", "client_for", "log_and_register", "promote", "rollback"]

@@ -1,0 +1,84 @@
+"""Dissatisfaction for customers who never answer, corrected for who does answer.
+
+Unhappy customers answer surveys less, so respondents are a biased sample. A response model,
+fitted on every invitation (answered or not), gives each answer's response propensity p; the
+satisfaction model is trained on respondents weighted by 1/p (inverse propensity), so answers from
+the kinds of customers who rarely answer count for more. The same weights give a Hájek estimate
+of the population's mean score.
+"""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from models.boosting import train_booster
+
+# Propensities are clipped so that one rare respondent cannot carry the whole estimate.
+MIN_PROPENSITY = 0.02
+RESPONSE_PARAMS = {"num_leaves": 15, "min_data_in_leaf": 200, "learning_rate": 0.05}
+RESPONSE_ROUNDS = 200
+
+
+def _time_order_split(n: int, shares: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows are in time order: the oldest share[0] train, the next share[1] validate, the rest test."""
+    a, b = int(n * shares[0]), int(n * (shares[0] + shares[1]))
+    idx = np.arange(n)
+    return idx[:a], idx[a:b], idx[b:]
+
+
+def hajek_mean(values: np.ndarray, propensity: np.ndarray) -> float:
+    """Inverse-propensity weighted mean, normalised by the weights (Hájek)."""
+    w = 1.0 / np.clip(propensity, MIN_PROPENSITY, 1.0)
+    return float(np.sum(w * values) / np.sum(w))
+
+
+class SatisfactionModel:
+    """``fit`` takes invitations in time order (features as of each ``sent_at``)."""
+
+    def __init__(self, features: list[str], categorical: list[str], *, dissatisfied_cut: float, random_state: int = 42):
+        self.features = features
+        self.categorical = categorical
+        self.dissatisfied_cut = dissatisfied_cut
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, responded: np.ndarray, score: np.ndarray) -> SatisfactionModel:
+        responded = np.asarray(responded, dtype=bool)
+        self.response_booster_: lgb.Booster = train_booster(
+            X, responded.astype(int), self.features, self.categorical, seed=self.random_state,
+            params=RESPONSE_PARAMS, metric="binary_logloss", num_boost_round=RESPONSE_ROUNDS,
+        )
+        Xr, scores = X[responded], np.asarray(score, dtype=float)[responded]
+        propensity = self.response_propensity(Xr)
+        weight = 1.0 / propensity
+        weight = weight / weight.mean()
+        y = (scores <= self.dissatisfied_cut).astype(int)
+        train, valid, test = _time_order_split(len(y), (0.7, 0.15))
+        self.booster_: lgb.Booster = train_booster(
+            Xr[train], y[train], self.features, self.categorical, seed=self.random_state,
+            weight=weight[train], valid=(Xr[valid], y[valid]), valid_weight=weight[valid], metric="binary_logloss",
+        )
+        self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+        held_out = self.predict_proba(Xr[test])
+        both = 0 < y[test].sum() < len(test)
+        self.held_out_roc_auc_ = float(roc_auc_score(y[test], held_out)) if both else float("nan")
+        self.respondents_ = int(len(y))
+        self.invitations_ = int(len(responded))
+        return self
+
+    def response_propensity(self, X: np.ndarray) -> np.ndarray:
+        return np.clip(self.response_booster_.predict(X), MIN_PROPENSITY, 1.0)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """P(dissatisfied if asked), for anyone, respondent or not."""
+        return self.booster_.predict(X, num_iteration=self.best_iteration_)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        return self.booster_.predict(X, num_iteration=self.best_iteration_, pred_contrib=True)
+
+    def population_scores(self, X: np.ndarray, responded: np.ndarray, score: np.ndarray) -> tuple[float, float]:
+        """(respondent mean score, non-response-corrected population mean score) over these invitations."""
+        responded = np.asarray(responded, dtype=bool)
+        scores = np.asarray(score, dtype=float)[responded]
+        return float(scores.mean()), hajek_mean(scores, self.response_propensity(X[responded]))

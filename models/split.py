@@ -1,0 +1,46 @@
+"""Out-of-time split of snapshot dates: train on the oldest, validate on the next, test on the latest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    train: tuple[date, ...]
+    valid: date
+    test: date
+    label_days: int  # horizon + grace: how long after as_of a label keeps looking
+
+    def label_end(self, as_of: date) -> date:
+        return as_of + timedelta(days=self.label_days)
+
+    def as_params(self) -> dict[str, str]:
+        return {
+            "split_train_dates": ",".join(d.isoformat() for d in self.train),
+            "split_valid_date": self.valid.isoformat(),
+            "split_test_date": self.test.isoformat(),
+        }
+
+
+def split_by_time(dates: list[date], label_days: int) -> TimeSplit:
+    """Split snapshot dates by time, never at random.
+
+    Embargo: a snapshot's label window [D, D + label_days) must end at or before the first as_of
+    of the split after it, so no outcome observed during validation or test informs what precedes it.
+    Training snapshots that break the embargo are left out.
+    """
+    ordered = sorted(set(dates))
+    if len(ordered) < 4:
+        raise ValueError(f"need at least 4 snapshot dates (2 train, 1 valid, 1 test), got {len(ordered)}: {ordered}")
+    test, valid = ordered[-1], ordered[-2]
+    if valid + timedelta(days=label_days) > test:
+        raise ValueError(
+            f"validation snapshot {valid} labels run until {valid + timedelta(days=label_days)}, past the test "
+            f"snapshot {test}: training.step_days must be >= churn.horizon_days + churn.grace_days"
+        )
+    train = tuple(d for d in ordered[:-2] if d + timedelta(days=label_days) <= valid)
+    if len(train) < 2:
+        raise ValueError(f"fewer than 2 training snapshots respect the embargo before {valid}: {ordered[:-2]}")
+    return TimeSplit(train=train, valid=valid, test=test, label_days=label_days)

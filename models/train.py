@@ -1,0 +1,158 @@
+"""Fit the churn and satisfaction models and the baselines on an out-of-time split; evaluate on test.
+
+Pure: frames in, a :class:`TrainingResult` out. MLflow logging and registration live in
+``models.registry``; reading data lives in ``flows``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from configs import Config
+from models.baselines import LogisticBaseline, recency_score, survey_score
+from models.boosting import to_matrix
+from models.bundle import ModelBundle
+from models.churn import ChurnModel
+from models.metrics import probability_metrics, ranking_metrics
+from models.satisfaction import SatisfactionModel
+from models.split import TimeSplit, split_by_time
+
+LABEL = "churned"
+# Invitations of the last quarter of survey history give the run's respondent / population score.
+SCORE_WINDOW_DAYS = 90
+MIN_ANSWERS_FOR_SATISFACTION = 200
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which columns the models use, and the two the rule baselines read."""
+
+    features: list[str]
+    categorical: list[str]
+    categorical_mappings: dict[str, dict[str, int]]
+    catalog: list[dict]
+    recency_feature: str  # days since last activity
+    last_score_feature: str | None  # last survey answer before as_of (None without surveys)
+    tables: list[str]
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainingResult:
+    bundle: ModelBundle
+    split: TimeSplit
+    metrics: dict[str, float]
+    test_scores: pl.DataFrame  # customer_id, churned, model / raw / baseline scores on the test snapshot
+    notes: list[str]
+
+
+def _labels(frame: pl.DataFrame) -> np.ndarray:
+    return frame[LABEL].cast(pl.Int8).to_numpy()
+
+
+def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}{k}": v for k, v in metrics.items()}
+
+
+def evaluate_on_test(test: pl.DataFrame, scores: dict[str, np.ndarray], capacity: int) -> dict[str, float]:
+    """Ranking metrics for every scorer on the same test snapshot, with PRODUCT §8 prefixes."""
+    y = _labels(test)
+    out: dict[str, float] = {}
+    for prefix, score in scores.items():
+        out |= _prefixed(prefix, ranking_metrics(y, score, capacity))
+    return out
+
+
+def train_churn(training: pl.DataFrame, spec: FeatureSpec, config: Config) -> tuple[ChurnModel, TimeSplit, dict]:
+    dates = training["as_of"].unique().sort().to_list()
+    split = split_by_time(dates, config.churn.horizon_days + config.churn.grace_days)
+    parts = {
+        "train": training.filter(pl.col("as_of").is_in(list(split.train))),
+        "valid": training.filter(pl.col("as_of") == split.valid),
+        "test": training.filter(pl.col("as_of") == split.test),
+    }
+    model = ChurnModel(
+        spec.features, spec.categorical, params=dict(config.training.lightgbm), random_state=config.training.seed
+    ).fit(
+        to_matrix(parts["train"], spec.features), _labels(parts["train"]),
+        to_matrix(parts["valid"], spec.features), _labels(parts["valid"]),
+    )
+    return model, split, parts
+
+
+def train_satisfaction(surveys: pl.DataFrame | None, spec: FeatureSpec, config: Config, notes: list[str]):
+    """Response + satisfaction models from invitations (features as of each invitation)."""
+    if surveys is None or surveys.height == 0:
+        notes.append("no surveys table: no satisfaction model was possible; dissatisfaction_probability is null")
+        return None, {}
+    surveys = surveys.sort("sent_at")
+    answers = int(surveys["responded"].sum())
+    if answers < MIN_ANSWERS_FOR_SATISFACTION:
+        notes.append(f"only {answers} survey answers (< {MIN_ANSWERS_FOR_SATISFACTION}): no satisfaction model trained")
+        return None, {}
+    X = to_matrix(surveys, spec.features)
+    responded = surveys["responded"].to_numpy()
+    score = surveys["score"].fill_null(np.nan).to_numpy()
+    model = SatisfactionModel(
+        spec.features, spec.categorical, dissatisfied_cut=config.survey.dissatisfied_cut, random_state=config.training.seed
+    ).fit(X, responded, score)
+    recent = (surveys["sent_at"] >= surveys["sent_at"].max() - timedelta(days=SCORE_WINDOW_DAYS)).to_numpy()
+    respondent, population = model.population_scores(X[recent], responded[recent], score[recent])
+    return model, {
+        "satisfaction_roc_auc": model.held_out_roc_auc_,
+        "respondent_score": respondent,
+        "estimated_population_score": population,
+        "survey_invitations": float(model.invitations_),
+        "survey_answers": float(model.respondents_),
+    }
+
+
+def train_models(training: pl.DataFrame, spec: FeatureSpec, config: Config, surveys: pl.DataFrame | None = None) -> TrainingResult:
+    """Train everything on ``training`` (as_of, customer_id, features, churned) and evaluate out of time."""
+    notes: list[str] = []
+    churn, split, parts = train_churn(training, spec, config)
+    test = parts["test"]
+    X_test = to_matrix(test, spec.features)
+    capacity = config.scoring.capacity_for(test.height)
+    calibrated, raw = churn.predict_proba(X_test), churn.predict_raw(X_test)
+
+    logreg = LogisticBaseline(spec.features, spec.categorical, random_state=config.training.seed).fit(
+        to_matrix(parts["train"], spec.features), _labels(parts["train"])
+    )
+    scorers = {
+        "test_": calibrated,
+        "baseline_recency_": recency_score(test[spec.recency_feature].to_numpy()),
+        "baseline_logreg_": logreg.predict_proba(X_test),
+    }
+    if spec.last_score_feature and spec.last_score_feature in test.columns:
+        scorers["baseline_survey_"] = survey_score(test[spec.last_score_feature].fill_null(np.nan).to_numpy())
+    metrics = evaluate_on_test(test, scorers, capacity)
+    y_test = _labels(test)
+    metrics |= _prefixed("test_", probability_metrics(y_test, calibrated))
+    metrics |= _prefixed("test_uncalibrated_", probability_metrics(y_test, raw))
+    metrics |= _prefixed("baseline_logreg_", probability_metrics(y_test, scorers["baseline_logreg_"]))
+    metrics["test_capacity"] = float(capacity)
+    metrics["best_iteration"] = float(churn.best_iteration_)
+
+    satisfaction, sat_metrics = train_satisfaction(surveys, spec, config, notes)
+    metrics |= sat_metrics
+
+    bundle = ModelBundle(
+        features=spec.features,
+        categorical=spec.categorical,
+        categorical_mappings=spec.categorical_mappings,
+        catalog=spec.catalog,
+        churn=churn,
+        satisfaction=satisfaction,
+        tables=spec.tables,
+        metadata={**spec.metadata, **split.as_params(), "calibration": churn.calibrator_.method_},
+    )
+    test_scores = test.select("customer_id", LABEL).with_columns(
+        *[pl.Series(name.rstrip("_"), values) for name, values in scorers.items()],
+        pl.Series("test_uncalibrated", raw),
+    )
+    return TrainingResult(bundle=bundle, split=split, metrics=metrics, test_scores=test_scores, notes=notes)
