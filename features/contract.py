@@ -13,6 +13,10 @@ import polars as pl
 
 UTC_TS = pl.Datetime("us", "UTC")
 
+
+class ContractError(ValueError):
+    """Input that breaks the contract before any work: the message names table, column, types and config key."""
+
 ColumnRule = Literal[
     "key",  # null -> reject
     "event_time",  # must lie before the moment of ingest
@@ -44,6 +48,10 @@ class TableSpec:
     ordered: tuple[tuple[str, str], ...] = ()
     # free extra columns become attributes (customers) or are carried along untouched
     extra_columns_allowed: bool = False
+    # (a, b) pairs that are present together or not at all (an answer has a score and a time)
+    paired: tuple[tuple[str, str], ...] = ()
+    # (column, table) pairs: the column's values must be keys of that table (validated after it)
+    references: tuple[tuple[str, str], ...] = ()
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -55,6 +63,9 @@ class TableSpec:
     @property
     def required_columns(self) -> tuple[ColumnSpec, ...]:
         return tuple(c for c in self.columns if c.required)
+
+
+_OF_A_CUSTOMER = (("customer_id", "customers"),)
 
 
 def _id(name: str) -> ColumnSpec:
@@ -88,12 +99,14 @@ TABLES: dict[str, TableSpec] = {
             "events",
             (_id("customer_id"), _when("ts", required=True), _text("event_type", required=True), _text("channel"), _amount("value")),
             required=True,
+            references=_OF_A_CUSTOMER,
         ),
         TableSpec(
             "subscriptions",
             # ended_at may be a scheduled end in the future (cancelled, paid until period end)
             (_id("customer_id"), _when("started_at", required=True), _when("ended_at", planned=True), _text("plan"), _amount("amount")),
             ordered=(("started_at", "ended_at"),),
+            references=_OF_A_CUSTOMER,
         ),
         TableSpec(
             "tickets",
@@ -111,6 +124,7 @@ TABLES: dict[str, TableSpec] = {
             ),
             unique="ticket_id",
             ordered=(("opened_at", "resolved_at"),),
+            references=_OF_A_CUSTOMER,
         ),
         TableSpec(
             "orders",
@@ -125,11 +139,13 @@ TABLES: dict[str, TableSpec] = {
             ),
             unique="order_id",
             ordered=(("ordered_at", "delivered_at"), ("ordered_at", "promised_at")),
+            references=_OF_A_CUSTOMER,
         ),
         TableSpec(
             "billing",
             # amounts of refunds/chargebacks may be recorded with either sign upstream
             (_id("customer_id"), _when("ts", required=True), _text("kind", required=True), _amount("amount", signed=True)),
+            references=_OF_A_CUSTOMER,
         ),
         TableSpec(
             "surveys",
@@ -144,6 +160,8 @@ TABLES: dict[str, TableSpec] = {
             ),
             unique="survey_id",
             ordered=(("sent_at", "responded_at"),),
+            paired=(("score", "responded_at"),),
+            references=_OF_A_CUSTOMER,
         ),
     )
 }

@@ -1,0 +1,391 @@
+"""Check raw input frames against the data contract (PRODUCT §3): the structure first, then every row.
+
+A structural problem (a missing column, a type that cannot become the contract's) raises
+ContractError before any row is looked at; a bad row goes to rejects with a readable reason and is
+never dropped silently. Pure: raw frames, the config and the moment of ingest in; frames out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import polars as pl
+import polars.selectors as cs
+
+from configs import Config
+from configs.schema import SourceConfig, SurveyConfig
+from features.contract import TABLES, UTC_TS, ColumnSpec, ContractError, TableSpec
+
+REJECTS_SCHEMA = pl.Schema({"table_name": pl.String, "reason": pl.String, "row": pl.String, "ingested_at": UTC_TS})
+
+# What each contract type accepts from a source, and how messages name it.
+_ACCEPTS = {
+    "text": ("text", "integer"),
+    "timestamp": ("timestamp", "date", "text"),
+    "number": ("integer", "float", "text"),
+    "integer": ("integer", "float", "text"),
+    "boolean": ("boolean", "integer", "text"),
+}
+_TRUE, _FALSE = ("true", "t", "yes", "y", "1"), ("false", "f", "no", "n", "0")
+_ISO = "%Y-%m-%dT%H:%M:%S%.f"
+_RAW = "raw:"  # prefix of a contract column's value as read, kept beside the parsed value
+_FLAG = "failed:"  # prefix of one boolean column per row check
+
+
+@dataclass(frozen=True)
+class ValidatedTable:
+    accepted: pl.DataFrame  # contract names and types (customers: plus their attributes)
+    rejects: pl.DataFrame  # REJECTS_SCHEMA
+    reasons: dict[str, int]  # reason (without the offending value) -> rejected rows that carry it
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where one raw frame keeps each contract column."""
+
+    spec: TableSpec
+    sources: dict[str, str]  # contract column -> source column, for those the source has
+    dtypes: dict[str, pl.DataType]  # contract column -> its type in the source
+    extras: tuple[tuple[str, str], ...]  # (source column, output name) kept as they are
+
+
+@dataclass(frozen=True)
+class _Check:
+    reason: str  # value-free, for counting: "null customer_id"
+    failed: pl.Expr
+    message: pl.Expr | None = None  # the reason with the offending value; default: `reason`
+
+
+def validate_tables(raws: dict[str, pl.DataFrame], config: Config, ingested_at: datetime) -> dict[str, ValidatedTable]:
+    """Validate every table read; all structural problems are raised together, before any row work."""
+    problems = []
+    for table, raw in raws.items():
+        try:
+            check_structure(raw, table, config.source)
+        except ContractError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ContractError("\n".join(problems))
+    validated: dict[str, ValidatedTable] = {}
+    known_keys: dict[str, pl.Series] = {}
+    for table, spec in TABLES.items():  # contract order: referenced tables (customers) come first
+        if table in raws:
+            validated[table] = validate_table(raws[table], table, config, ingested_at, known_keys)
+            if spec.unique:
+                known_keys[table] = validated[table].accepted[spec.unique]
+    return validated
+
+
+def check_structure(raw: pl.DataFrame, table: str, source: SourceConfig) -> None:
+    """Raise ContractError when a column is missing or its type can never become the contract's."""
+    _layout(_without_pii(raw, table, source).schema, _spec(table), source)
+
+
+def validate_table(
+    raw: pl.DataFrame,
+    table: str,
+    config: Config,
+    ingested_at: datetime,
+    known_keys: dict[str, pl.Series] | None = None,
+) -> ValidatedTable:
+    """Split one raw table into accepted rows (contract names and types) and rejects with reasons.
+
+    ``known_keys`` holds the accepted keys of referenced tables (customers -> customer ids); a
+    reference to a table not in it is not checked.
+    """
+    ingested_at = _as_utc(ingested_at)
+    raw = _without_pii(raw, table, config.source)
+    layout = _layout(raw.schema, _spec(table), config.source)
+    checks = _checks(layout, config.survey, ingested_at, known_keys or {})
+    flagged = raw.select(_columns(layout, config.source.timezone)).with_columns(
+        c.failed.fill_null(False).alias(f"{_FLAG}{i}") for i, c in enumerate(checks)
+    )
+    rejected = flagged.select(pl.any_horizontal(cs.starts_with(_FLAG))).to_series()
+    bad = flagged.filter(rejected)
+    reasons = pl.concat_str(
+        [pl.when(pl.col(f"{_FLAG}{i}")).then(c.message if c.message is not None else pl.lit(c.reason)) for i, c in enumerate(checks)],
+        separator="; ",
+        ignore_nulls=True,
+    )
+    rejects = _row_json(raw.filter(rejected)).with_columns(
+        table_name=pl.lit(table), reason=bad.select(reasons).to_series(), ingested_at=pl.lit(ingested_at, dtype=UTC_TS)
+    )
+    counts = bad.select(cs.starts_with(_FLAG).sum()).row(0)
+    by_reason: dict[str, int] = {}
+    for check, count in zip(checks, counts, strict=True):
+        if count:
+            by_reason[check.reason] = by_reason.get(check.reason, 0) + count
+    accepted = flagged.filter(~rejected).select(*layout.spec.column_names, *(name for _, name in layout.extras))
+    return ValidatedTable(accepted=accepted, rejects=rejects.select(REJECTS_SCHEMA.names()), reasons=by_reason)
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECTS_SCHEMA)
+
+
+# --- structure ------------------------------------------------------------------------------
+
+
+def _spec(table: str) -> TableSpec:
+    if table not in TABLES:
+        raise ContractError(f"{table!r} is not a contract table (expected one of: {', '.join(TABLES)})")
+    return TABLES[table]
+
+
+def _without_pii(raw: pl.DataFrame, table: str, source: SourceConfig) -> pl.DataFrame:
+    # sources already leave PII out; dropping again keeps this function safe on its own
+    return raw.drop(source.pii.get(table, []), strict=False)
+
+
+def _kind(dtype: pl.DataType) -> str:
+    """The contract type in words."""
+    if dtype == pl.String:
+        return "text"
+    if dtype == pl.Float64:
+        return "number"
+    if dtype == pl.Int64:
+        return "integer"
+    if dtype == pl.Boolean:
+        return "boolean"
+    return "timestamp"
+
+
+def _family(dtype: pl.DataType) -> str:
+    """What a source type is, as far as conversion to a contract type goes."""
+    if dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "text"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float() or dtype.is_decimal():
+        return "float"
+    if isinstance(dtype, pl.Datetime):
+        return "timestamp"
+    if dtype == pl.Date:
+        return "date"
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype == pl.Null:  # an all-null column becomes any type
+        return "null"
+    return "other"
+
+
+def _layout(schema: pl.Schema, spec: TableSpec, source: SourceConfig) -> _Layout:
+    mapping = source.columns.get(spec.name, {})
+    problems = [
+        f"source.columns.{spec.name}.{name}: {name!r} is not a column of the {spec.name} contract "
+        f"(its columns: {', '.join(spec.column_names)})"
+        for name in mapping
+        if name not in spec.column_names and not spec.extra_columns_allowed
+    ]
+    sources, dtypes = {}, {}
+    for column in spec.columns:
+        source_name = mapping.get(column.name, column.name)
+        if source_name not in schema:
+            if column.required or column.name in mapping:
+                problems.append(_missing_column(spec.name, column, source_name, schema, source))
+            continue
+        found = schema[source_name]
+        kind = _kind(column.dtype)
+        if _family(found) not in (*_ACCEPTS[kind], "null"):
+            problems.append(
+                f"{spec.name}.{column.name}: expected {kind} ({column.dtype}; from {' or '.join(_ACCEPTS[kind])}), "
+                f"found {found} in source column {source_name!r}; config key source.columns.{spec.name}.{column.name}"
+            )
+            continue
+        sources[column.name], dtypes[column.name] = source_name, found
+    extras: tuple[tuple[str, str], ...] = ()
+    if spec.extra_columns_allowed:  # attributes, renamed where the mapping names them
+        renamed = {src: name for name, src in mapping.items() if name not in spec.column_names}
+        problems += [
+            f"source.columns.{spec.name}.{name}: no source column {src!r} (the source has: {', '.join(schema)})"
+            for src, name in renamed.items()
+            if src not in schema
+        ]
+        used = set(sources.values())
+        # an unmapped column named like a contract column is shadowed by the mapped one
+        extras = tuple(
+            (src, renamed.get(src, src))
+            for src in schema
+            if src not in used and renamed.get(src, src) not in spec.column_names
+        )
+    if problems:
+        raise ContractError("\n".join(problems))
+    return _Layout(spec, sources, dtypes, extras)
+
+
+def _missing_column(table: str, column: ColumnSpec, source_name: str, schema: pl.Schema, source: SourceConfig) -> str:
+    what = "required column missing" if column.required else "mapped column missing"
+    dropped = f"; it is listed in source.pii.{table}, which drops it" if source_name in source.pii.get(table, []) else ""
+    return (
+        f"{table}.{column.name}: {what}: expected {_kind(column.dtype)} ({column.dtype}) in source column "
+        f"{source_name!r}, found no such column (the source has: {', '.join(schema) or 'no columns'}){dropped}; "
+        f"config key source.columns.{table}.{column.name}"
+    )
+
+
+# --- conversion -----------------------------------------------------------------------------
+
+
+def _columns(layout: _Layout, tz: str) -> list[pl.Expr]:
+    """Each contract column as read (raw:<name>) and converted (<name>), plus the kept extras."""
+    exprs = []
+    for column in layout.spec.columns:
+        if column.name in layout.sources:
+            raw = pl.col(layout.sources[column.name])
+            exprs += [raw.alias(_RAW + column.name), _convert(raw, column.dtype, layout.dtypes[column.name], tz).alias(column.name)]
+        else:  # an optional column the source lacks: present, typed, empty
+            exprs.append(pl.lit(None, dtype=column.dtype).alias(column.name))
+    return exprs + [pl.col(src).alias(name) for src, name in layout.extras]
+
+
+def _convert(raw: pl.Expr, target: pl.DataType, found: pl.DataType, tz: str) -> pl.Expr:
+    """The value in the contract type; null where it cannot be converted (the unparseable check)."""
+    kind, family = _kind(target), _family(found)
+    if family == "null" or kind == "text":
+        return raw.cast(target)
+    if kind == "timestamp":
+        return _to_utc(raw, found, tz)
+    if kind == "boolean":
+        if family == "boolean":
+            return raw
+        if family == "integer":
+            return pl.when(raw == 1).then(True).when(raw == 0).then(False)
+        words = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
+        return raw.str.strip_chars().str.to_lowercase().replace_strict(words, default=None, return_dtype=pl.Boolean)
+    if kind == "integer" and family == "integer":
+        return raw.cast(pl.Int64, strict=False)
+    number = raw.str.strip_chars().cast(pl.Float64, strict=False) if family == "text" else raw.cast(pl.Float64)
+    number = pl.when(number.is_finite()).then(number)  # NaN is missing, inf unusable
+    if kind == "number":
+        return number
+    return pl.when(number == number.floor()).then(number.cast(pl.Int64, strict=False))
+
+
+def _to_utc(raw: pl.Expr, found: pl.DataType, tz: str) -> pl.Expr:
+    """Naive values are wall-clock time in the source's time zone; aware ones are converted."""
+    if isinstance(found, pl.Datetime):
+        if found.time_zone is not None:
+            return raw.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        return _localize(raw.dt.cast_time_unit("us"), tz)
+    if found == pl.Date:
+        return _localize(raw.cast(pl.Datetime("us")), tz)
+    iso = (
+        raw.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00:00")  # a date: midnight
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})([Zz+-]|$)", "${1}T${2}:00${3}")  # no seconds
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+        .str.replace(r"[Zz]$", "+00:00")
+        .str.replace(r"([+-]\d{2})$", "${1}:00")  # +02 -> +02:00
+    )
+    aware = iso.str.to_datetime(_ISO + "%z", strict=False, time_unit="us", time_zone="UTC")
+    naive = iso.str.to_datetime(_ISO, strict=False, time_unit="us")
+    return pl.coalesce(aware, _localize(naive, tz))
+
+
+def _localize(naive: pl.Expr, tz: str) -> pl.Expr:
+    # a repeated wall-clock hour (DST end) takes its first instant; a skipped one (DST start) is unparseable
+    return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
+# --- row checks -----------------------------------------------------------------------------
+
+
+def _checks(layout: _Layout, survey: SurveyConfig, ingested_at: datetime, known_keys: dict[str, pl.Series]) -> list[_Check]:
+    checks = []
+    for column in layout.spec.columns:
+        if column.name in layout.sources:
+            checks += _column_checks(column, layout.dtypes[column.name], survey, ingested_at)
+    return checks + _table_checks(layout, known_keys)
+
+
+def _present(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
+    """The source holds a value: not null, not blank text, not NaN."""
+    if _family(found) == "text":
+        return raw.is_not_null() & (raw.cast(pl.String).str.strip_chars() != "")
+    if found.is_float():
+        return raw.is_not_null() & raw.is_not_nan()
+    return raw.is_not_null()
+
+
+def _has_value(name: str, layout: _Layout) -> pl.Expr:
+    return _present(pl.col(_RAW + name), layout.dtypes[name]) if name in layout.sources else pl.lit(False)
+
+
+def _column_checks(column: ColumnSpec, found: pl.DataType, survey: SurveyConfig, ingested_at: datetime) -> list[_Check]:
+    name, kind, value = column.name, _kind(column.dtype), pl.col(column.name)
+    present = _present(pl.col(_RAW + name), found)
+    checks = [_Check(f"null {name}", ~present)] if "key" in column.rules else []
+    checks.append(
+        _Check(
+            f"unparseable {kind} in {name}",
+            present & value.is_null(),
+            pl.format(f"unparseable {kind} in {name}: '{{}}'", pl.col(_RAW + name).cast(pl.String)),
+        )
+    )
+    if "event_time" in column.rules:
+        checks.append(
+            _Check(
+                f"{name} after ingest",
+                value > pl.lit(ingested_at, dtype=UTC_TS),
+                pl.format(f"{name} {{}} is after ingest", value.dt.to_string(_ISO + "Z")),
+            )
+        )
+    if "non_negative" in column.rules:
+        checks.append(_Check(f"negative {name}", value < 0))
+    if "score" in column.rules:
+        low, high = survey.score_range
+        scale = f"{survey.scale} scale {low:g}–{high:g}"
+        checks.append(
+            _Check(f"{name} outside {scale}", (value < low) | (value > high), pl.format(f"{name} {{}} outside {scale}", _number_text(value)))
+        )
+    return checks
+
+
+def _table_checks(layout: _Layout, known_keys: dict[str, pl.Series]) -> list[_Check]:
+    spec, has = layout.spec, layout.sources
+    checks = [
+        _Check(f"{end} before {start}", pl.col(end) < pl.col(start)) for start, end in spec.ordered if start in has and end in has
+    ]
+    for a, b in spec.paired:
+        checks += [
+            _Check(f"{one} without {other}", _has_value(one, layout) & ~_has_value(other, layout))
+            for one, other in ((a, b), (b, a))
+            if one in has
+        ]
+    if spec.unique in has:  # the first occurrence in source order stays
+        key = pl.col(spec.unique)
+        checks.append(_Check(f"duplicate {spec.unique}", key.is_not_null() & ~key.is_first_distinct()))
+    for column, table in spec.references:
+        if column in has and table in known_keys:
+            value = pl.col(column)
+            checks.append(_Check(f"unknown {column}", value.is_not_null() & ~value.is_in(known_keys[table].implode())))
+    return checks
+
+
+def _number_text(value: pl.Expr) -> pl.Expr:
+    """11.0 -> '11', 7.5 -> '7.5'."""
+    whole = pl.when(value == value.round()).then(value.cast(pl.Int64, strict=False).cast(pl.String))
+    return pl.coalesce(whole, value.cast(pl.String))
+
+
+# --- rejects --------------------------------------------------------------------------------
+
+
+def _row_json(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each row as JSON text with its source column names; timestamps as ISO 8601 strings."""
+    readable = rows.with_columns(
+        cs.datetime(time_zone=None).dt.to_string(_ISO),
+        cs.datetime(time_zone="*").dt.convert_time_zone("UTC").dt.to_string(_ISO + "Z"),
+        cs.date().dt.to_string("%Y-%m-%d"),
+        cs.decimal().cast(pl.Float64),
+        (cs.categorical() | cs.enum() | cs.time() | cs.duration()).cast(pl.String),
+        cs.binary().bin.encode("hex"),
+    )
+    return readable.select(row=pl.struct(pl.all()).struct.json_encode())
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"the moment of ingest must be timezone-aware, got {moment!r}")
+    return moment.astimezone(timezone.utc)
