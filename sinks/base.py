@@ -1,0 +1,85 @@
+"""What every sink does, and the factory that picks one from `config.sink`.
+
+A sink validates frames against PRODUCT §4 (sinks/schema.py) once, here, and leaves storage to its
+subclass: replace one date of scores atomically, append rows, read tables back.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from sinks.schema import CHURN_SCORES, REJECTS, SCORE_RUNS, Table, conform, conform_scores
+
+if TYPE_CHECKING:
+    from configs.schema import SinkConfig
+
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+
+
+class Sink(ABC):
+    """Where churn_scores, latest_churn_scores, score_runs and rejects live."""
+
+    def write_scores(self, frame: pl.DataFrame, as_of: date) -> None:
+        """Replace `as_of`'s rows in churn_scores with `frame`, atomically; latest_churn_scores follows."""
+        self._replace_scores(conform_scores(frame, as_of), as_of)
+
+    def append_score_run(self, row: dict[str, Any] | pl.DataFrame) -> None:
+        """Record one scoring run; a dict's `drift_summary` may be a dict/list (stored as JSON text)."""
+        if isinstance(row, dict):
+            row = {k: json.dumps(v) if k == "drift_summary" and isinstance(v, (dict, list)) else v for k, v in row.items()}
+            row = pl.DataFrame([row])
+        self._append(SCORE_RUNS, conform(row, SCORE_RUNS))
+
+    def append_rejects(self, frame: pl.DataFrame) -> None:
+        """Quarantine input rows (their `row` already JSON text with PII removed)."""
+        rejects = conform(frame, REJECTS)
+        if rejects.height:
+            self._append(REJECTS, rejects)
+
+    def read_scores(self, as_of: date | None = None) -> pl.DataFrame:
+        """One date's churn_scores (None: the newest date, i.e. latest_churn_scores)."""
+        return conform(self._read_scores(as_of), CHURN_SCORES)
+
+    def read_score_runs(self) -> pl.DataFrame:
+        return conform(self._read_all(SCORE_RUNS), SCORE_RUNS)
+
+    def read_rejects(self) -> pl.DataFrame:
+        return conform(self._read_all(REJECTS), REJECTS)
+
+    def before_publish(self, as_of: date) -> None:
+        """Called inside write_scores once the old rows are deleted (databases) or the new date is staged
+        (Parquet), before anything becomes visible. A no-op: the seam where tests inject a failure."""
+
+    @abstractmethod
+    def _replace_scores(self, scores: pl.DataFrame, as_of: date) -> None: ...
+
+    @abstractmethod
+    def _append(self, table: Table, frame: pl.DataFrame) -> None: ...
+
+    @abstractmethod
+    def _read_scores(self, as_of: date | None) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def _read_all(self, table: Table) -> pl.DataFrame: ...
+
+
+def open_sink(config: SinkConfig, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Sink:
+    """The sink `config` names. `lock_timeout_s` bounds the wait for DuckDB's single-writer file lock."""
+    if config.kind == "duckdb":
+        from sinks.duckdb_sink import DuckDBSink
+
+        return DuckDBSink(config.path, lock_timeout_s=lock_timeout_s)
+    if config.kind == "parquet":
+        from sinks.parquet_sink import ParquetSink
+
+        return ParquetSink(config.path)
+    if config.kind == "postgres":
+        from sinks.postgres_sink import PostgresSink
+
+        return PostgresSink(config.dsn(), db_schema=config.schema_)
+    raise ValueError(f"sink.kind: unknown sink {config.kind!r} (expected duckdb, postgres or parquet)")
