@@ -179,7 +179,7 @@ def rollback(client: MlflowClient, name: str) -> str:
     """Move `champion` back to the version that held it before the current one."""
     history = _history(client, name)
     current = champion_version(client, name)
-    if current is not None and history and history[-1] == current.version:
+    if current is not None and history and history[-1] == str(current.version):
         history = history[:-1]
     if not history:
         raise ValueError(f"registered model {name!r} has no earlier champion to roll back to")

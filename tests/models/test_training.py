@@ -1,0 +1,111 @@
+"""Real (tiny) trainings: calibration, satisfaction correction, reproducibility, the gate, the pyfunc round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from mlflow import MlflowClient
+from polars.testing import assert_frame_equal
+
+from models.pyfunc import load_bundle
+from models.registry import CHAMPION, client_for, log_and_register, promote, rollback
+from models.train import train_models
+from tests.models.conftest import make_survey_frame, make_training_frame, model_config
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_training_frame(seed=0, n=3000, dates=8)
+
+
+@pytest.fixture(scope="module")
+def surveys():
+    return make_survey_frame()
+
+
+def first_six(world):
+    dates = world["as_of"].unique().sort().to_list()
+    return world.filter(pl.col("as_of").is_in(dates[:6]))
+
+
+def test_model_beats_baselines_and_reports_every_contract_metric(tmp_path, world, spec, surveys):
+    result = train_models(first_six(world), spec, model_config(tmp_path), surveys[0])
+    m = result.metrics
+    for prefix in ("test_", "baseline_recency_", "baseline_survey_", "baseline_logreg_"):
+        for name in ("base_rate", "roc_auc", "pr_auc", "lift_at_capacity", "recall_at_capacity"):
+            assert np.isfinite(m[prefix + name]), prefix + name
+    for name in ("test_brier", "test_ece", "satisfaction_roc_auc", "respondent_score", "estimated_population_score"):
+        assert np.isfinite(m[name]), name
+    assert m["test_pr_auc"] > max(m["baseline_recency_pr_auc"], m["baseline_survey_pr_auc"], m["baseline_logreg_pr_auc"])
+
+
+def test_calibration_lowers_test_ece_compared_with_the_raw_booster(tmp_path, world, spec):
+    # an up-weighted positive class inflates the raw probabilities; the calibrator must undo it
+    config = model_config(tmp_path, training__lightgbm={"scale_pos_weight": 5.0})
+    result = train_models(first_six(world), spec, config)
+    assert result.metrics["test_ece"] < result.metrics["test_uncalibrated_ece"]
+    assert result.metrics["test_ece"] < 0.5 * result.metrics["test_base_rate"]
+
+
+def test_weighted_population_score_is_closer_to_the_truth_than_respondents(tmp_path, world, spec, surveys):
+    frame, true_score = surveys
+    result = train_models(first_six(world), spec, model_config(tmp_path), frame)
+    recent = (frame["sent_at"] >= frame["sent_at"].max() - __import__("datetime").timedelta(days=90)).to_numpy()
+    truth = true_score[recent].mean()
+    m = result.metrics
+    assert abs(m["estimated_population_score"] - truth) < abs(m["respondent_score"] - truth)
+    assert m["respondent_score"] > truth  # the unhappy answer less: respondents look happier
+
+
+def test_without_surveys_the_churn_model_still_trains_and_says_why(tmp_path, world, spec):
+    result = train_models(first_six(world), spec, model_config(tmp_path), None)
+    assert result.bundle.satisfaction is None
+    assert any("no satisfaction model" in note for note in result.notes)
+    scored = result.bundle.predict(first_six(world).head(10))
+    assert scored["dissatisfaction_probability"].null_count() == 10
+    assert scored["churn_probability"].is_between(0, 1).all()
+
+
+def test_training_is_reproducible(tmp_path, world, spec, surveys):
+    a = train_models(first_six(world), spec, model_config(tmp_path), surveys[0]).metrics
+    b = train_models(first_six(world), spec, model_config(tmp_path), surveys[0]).metrics
+    assert a == b
+
+
+def test_gate_pyfunc_roundtrip_promote_and_rollback(tmp_path, world, spec, surveys):
+    config = model_config(tmp_path)
+    early = first_six(world)
+    good = train_models(early, spec, config, surveys[0])
+    test_early = early.filter(pl.col("as_of") == good.split.test)
+    first = log_and_register(config, good, test_early)
+    assert first.decision.promoted, first.decision.reason
+    client: MlflowClient = client_for(config)
+    assert str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION).version) == first.version
+
+    # load by alias -> predict equals the in-process bundle's predict
+    loaded = load_bundle(f"models:/{config.registered_model_name}@{CHAMPION}")
+    assert_frame_equal(loaded.predict(test_early), good.bundle.predict(test_early))
+
+    # a crippled model, tested two snapshots later (champion re-evaluated there), is refused
+    later = world.filter(pl.col("as_of") >= world["as_of"].unique().sort()[2])
+    weak_config = model_config(tmp_path, training__lightgbm={"num_leaves": 2, "learning_rate": 0.001, "max_depth": 1})
+    weak = train_models(later, spec, weak_config, surveys[0])
+    test_late = later.filter(pl.col("as_of") == weak.split.test)
+    refused = log_and_register(weak_config, weak, test_late)
+    assert not refused.decision.promoted
+    assert "champion" in refused.decision.compared
+    assert str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION).version) == first.version
+
+    # moved by hand onto the weak version, the champion is then beaten by a good model on the same test
+    promote(client, config.registered_model_name, refused.version)
+    better = train_models(later, spec, config, surveys[0])
+    accepted = log_and_register(config, better, test_late)
+    assert accepted.decision.promoted, accepted.decision.reason
+    assert accepted.decision.compared["champion"] < better.metrics["test_pr_auc"]
+    assert str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION).version) == accepted.version
+
+    # rollback walks back through the champions in order
+    assert rollback(client, config.registered_model_name) == refused.version
+    assert rollback(client, config.registered_model_name) == first.version
+    assert str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION).version) == first.version
