@@ -147,6 +147,75 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command()
+def scores(
+    config: ConfigOption,
+    top: Annotated[int, typer.Option(min=1, max=100_000, help="How many rows to print.")] = 20,
+    silent_only: Annotated[bool, typer.Option("--silent-only", help="Only silent-dissatisfied customers, by silent_rank.")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Scores of this date (default: the newest).")] = None,
+) -> None:
+    """Print the scored table, most at risk first.
+
+    Examples:
+
+        quietchurn scores --config configs/demo.yaml --top 20
+        quietchurn scores --config configs/demo.yaml --silent-only --as-of 2026-01-01
+    """
+    from flows.views import print_scores
+    from sinks import open_sink
+
+    cfg = _load(config)
+    frame = open_sink(cfg.sink).read_scores(_parse_date(as_of))
+    print_scores(console, frame, top, silent_only)
+
+
+model_app = typer.Typer(help="Move the `champion` alias of the registered model by hand.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("promote")
+def model_promote(
+    config: ConfigOption,
+    version: Annotated[str, typer.Option("--version", help="Registered model version to make champion.")],
+) -> None:
+    """Make a registered model version the `champion` (the one nightly scoring uses).
+
+    Example:
+
+        quietchurn model promote --config configs/demo.yaml --version 3
+    """
+    from mlflow.exceptions import MlflowException
+
+    from models.registry import client_for, promote
+
+    cfg = _load(config)
+    try:
+        promote(client_for(cfg), cfg.registered_model_name, version)
+    except MlflowException as exc:
+        _fail(f"cannot promote {cfg.registered_model_name} version {version}: {exc.message}")
+    console.print(f"{cfg.registered_model_name}@champion -> version {version}")
+
+
+@model_app.command("rollback")
+def model_rollback(config: ConfigOption) -> None:
+    """Move `champion` back to the version that held it before the current one.
+
+    Example:
+
+        quietchurn model rollback --config configs/demo.yaml
+    """
+    from mlflow.exceptions import MlflowException
+
+    from models.registry import client_for, rollback
+
+    cfg = _load(config)
+    try:
+        previous = rollback(client_for(cfg), cfg.registered_model_name)
+    except (ValueError, MlflowException) as exc:
+        _fail(str(exc))
+    console.print(f"{cfg.registered_model_name}@champion -> version {previous}")
+
+
 def main() -> None:
     apply_quiet_defaults()
     app()

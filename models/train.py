@@ -28,7 +28,7 @@ MIN_ANSWERS_FOR_SATISFACTION = 200
 
 
 @dataclass(frozen=True)
-class FeatureSpec:
+class TrainingInputs:
     """Which columns the models use, and the two the rule baselines read."""
 
     features: list[str]
@@ -67,7 +67,7 @@ def evaluate_on_test(test: pl.DataFrame, scores: dict[str, np.ndarray], capacity
     return out
 
 
-def train_churn(training: pl.DataFrame, spec: FeatureSpec, config: Config) -> tuple[ChurnModel, TimeSplit, dict]:
+def train_churn(training: pl.DataFrame, spec: TrainingInputs, config: Config) -> tuple[ChurnModel, TimeSplit, dict]:
     dates = training["as_of"].unique().sort().to_list()
     split = split_by_time(dates, config.churn.horizon_days + config.churn.grace_days)
     parts = {
@@ -84,7 +84,7 @@ def train_churn(training: pl.DataFrame, spec: FeatureSpec, config: Config) -> tu
     return model, split, parts
 
 
-def train_satisfaction(surveys: pl.DataFrame | None, spec: FeatureSpec, config: Config, notes: list[str]):
+def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, config: Config, notes: list[str]):
     """Response + satisfaction models from invitations (features as of each invitation)."""
     if surveys is None or surveys.height == 0:
         notes.append("no surveys table: no satisfaction model was possible; dissatisfaction_probability is null")
@@ -111,7 +111,7 @@ def train_satisfaction(surveys: pl.DataFrame | None, spec: FeatureSpec, config: 
     }
 
 
-def train_models(training: pl.DataFrame, spec: FeatureSpec, config: Config, surveys: pl.DataFrame | None = None) -> TrainingResult:
+def train_models(training: pl.DataFrame, spec: TrainingInputs, config: Config, surveys: pl.DataFrame | None = None) -> TrainingResult:
     """Train everything on ``training`` (as_of, customer_id, features, churned) and evaluate out of time."""
     notes: list[str] = []
     churn, split, parts = train_churn(training, spec, config)

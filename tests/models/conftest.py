@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from configs import DEMO_CONFIG, parse_config
-from models.train import FeatureSpec
+from models.train import TrainingInputs
 
 FEATURES = ["tickets_30d", "usage_trend", "noise", "plan", "days_since_last_event", "last_survey_score"]
 
@@ -73,8 +73,8 @@ def make_survey_frame(seed: int = 1, n: int = 8000) -> tuple[pl.DataFrame, np.nd
 
 
 @pytest.fixture(scope="session")
-def spec() -> FeatureSpec:
-    return FeatureSpec(
+def spec() -> TrainingInputs:
+    return TrainingInputs(
         features=FEATURES,
         categorical=["plan"],
         categorical_mappings={"plan": {"basic": 0, "standard": 1, "premium": 2}},

@@ -1,0 +1,141 @@
+"""Score every eligible customer: probabilities, ranks, tiers, the silent-dissatisfied flag and reasons.
+
+Pure: a feature frame and a model bundle in, the ``churn_scores`` rows (PRODUCT §4, lineage
+columns excepted) out. Reasons (TreeSHAP) are the expensive part, so by default they are computed
+only where a person will read them: the high tier and the top ``capacity`` silent-flagged rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from configs import Config
+from features.catalog import FeatureSpec
+from models.bundle import ModelBundle
+from models.reasons import TOP_REASONS, explain, usual_columns
+
+SURVEY_STATUS = "survey_status"
+LAST_SURVEY_SCORE = "survey_last_score"
+
+
+@dataclass(frozen=True)
+class ScoreColumns:
+    """Where the scorer finds what it copies from the feature frame."""
+
+    status: str = SURVEY_STATUS
+    last_score: str = LAST_SURVEY_SCORE
+
+
+def _status_labels(frame: pl.DataFrame, bundle: ModelBundle, column: str) -> pl.Series:
+    """survey_status as text: decoded from its stored categorical codes when it is a feature."""
+    if column not in frame.columns:
+        return pl.Series(SURVEY_STATUS, ["not_asked"] * frame.height)
+    series = frame[column]
+    if series.dtype == pl.String:
+        return series.fill_null("not_asked").alias(SURVEY_STATUS)
+    decode = {code: label for label, code in bundle.categorical_mappings.get(column, {}).items()}
+    return series.replace_strict(decode, default="not_asked", return_dtype=pl.String).alias(SURVEY_STATUS)
+
+
+def rank_and_flag(scored: pl.DataFrame, config: Config) -> pl.DataFrame:
+    """Ranks, percentile, tier, silent flag and silent rank (PRODUCT §4 rules)."""
+    n = scored.height
+    capacity = config.scoring.capacity_for(n)
+    ranked = scored.sort(["churn_probability", "customer_id"], descending=[True, False]).with_columns(
+        risk_rank=pl.int_range(1, n + 1, dtype=pl.Int64)
+    )
+    dissatisfied = pl.col("dissatisfaction_probability").fill_null(-1.0) >= config.scoring.silent_threshold
+    ranked = ranked.with_columns(
+        risk_percentile=(100.0 * (n - pl.col("risk_rank")) / max(n - 1, 1)),
+        risk_tier=pl.when(pl.col("risk_rank") <= capacity)
+        .then(pl.lit("high"))
+        .when(pl.col("risk_rank") <= 3 * capacity)
+        .then(pl.lit("medium"))
+        .otherwise(pl.lit("low")),
+    ).with_columns(
+        silent_dissatisfied=(pl.col("survey_status") != "responded") & ((pl.col("risk_tier") == "high") | dissatisfied)
+    )
+    silent_order = (
+        ranked.filter("silent_dissatisfied")
+        .sort(
+            ["dissatisfaction_probability", "churn_probability", "customer_id"],
+            descending=[True, True, False],
+            nulls_last=True,
+        )
+        .select("customer_id", silent_rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+    )
+    return ranked.join(silent_order, on="customer_id", how="left")
+
+
+def reason_targets(ranked: pl.DataFrame, config: Config, has_satisfaction: bool) -> pl.DataFrame:
+    """Which rows get reasons, and from which model (PRODUCT §4 `reason_source`)."""
+    capacity = config.scoring.capacity_for(ranked.height)
+    high = pl.col("risk_tier") == "high"
+    silent_outside_high = pl.col("silent_dissatisfied") & ~high
+    if config.scoring.reasons_for == "flagged":
+        wanted = high | (silent_outside_high & (pl.col("silent_rank") <= capacity))
+    else:
+        wanted = pl.lit(True)
+    source = (
+        pl.when(~wanted)
+        .then(pl.lit(None, pl.String))
+        .when(silent_outside_high & pl.lit(has_satisfaction))
+        .then(pl.lit("satisfaction"))
+        .otherwise(pl.lit("churn"))
+    )
+    return ranked.with_columns(reason_source=source)
+
+
+def _attach_reasons(ranked: pl.DataFrame, features: pl.DataFrame, bundle: ModelBundle) -> pl.DataFrame:
+    catalog = {entry.name: entry for entry in (e if isinstance(e, FeatureSpec) else FeatureSpec(**e) for e in bundle.catalog)}
+    decode = {col: {code: label for label, code in mapping.items()} for col, mapping in bundle.categorical_mappings.items()}
+    pieces = []
+    for source, model in (("churn", bundle.churn), ("satisfaction", bundle.satisfaction)):
+        ids = ranked.filter(pl.col("reason_source") == source).select("customer_id")
+        if ids.height == 0 or model is None:
+            continue
+        rows = ids.join(features, on="customer_id", how="left", maintain_order="left")
+        X = bundle.matrix(rows)
+        texts, payloads = explain(model.contributions(X), X, usual_columns(rows, bundle.features), bundle.features, catalog, decode)
+        pieces.append(
+            pl.DataFrame(
+                {"customer_id": ids["customer_id"], **{f"reason_{i + 1}": [t[i] for t in texts] for i in range(TOP_REASONS)}, "reasons": payloads},
+                schema={"customer_id": pl.String, **{f"reason_{i + 1}": pl.String for i in range(TOP_REASONS)}, "reasons": pl.String},
+            )
+        )
+    empty = pl.DataFrame(schema={"customer_id": pl.String, **{f"reason_{i + 1}": pl.String for i in range(TOP_REASONS)}, "reasons": pl.String})
+    return ranked.join(pl.concat([empty, *pieces]), on="customer_id", how="left")
+
+
+def score_customers(
+    features: pl.DataFrame, bundle: ModelBundle, config: Config, as_of: date, columns: ScoreColumns = ScoreColumns()
+) -> pl.DataFrame:
+    """The ``churn_scores`` rows for one as-of date, most at risk first (lineage columns are added by the flow)."""
+    predictions = bundle.predict(features)
+    base = pl.DataFrame(
+        {
+            "customer_id": features["customer_id"],
+            "churn_probability": predictions["churn_probability"],
+            "dissatisfaction_probability": predictions["dissatisfaction_probability"],
+            SURVEY_STATUS: _status_labels(features, bundle, columns.status),
+            "last_survey_score": features[columns.last_score].cast(pl.Float64)
+            if columns.last_score in features.columns
+            else pl.Series([None] * features.height, dtype=pl.Float64),
+        }
+    )
+    value_column = config.scoring.value_column
+    if value_column and value_column in features.columns:
+        base = base.with_columns(value_at_risk=pl.col("churn_probability") * features[value_column].cast(pl.Float64))
+    else:
+        base = base.with_columns(value_at_risk=pl.lit(None, pl.Float64))
+    ranked = reason_targets(rank_and_flag(base, config), config, bundle.satisfaction is not None)
+    scored = _attach_reasons(ranked, features, bundle)
+    return scored.with_columns(as_of=pl.lit(as_of, pl.Date)).select(
+        "as_of", "customer_id", "churn_probability", "risk_rank", "risk_percentile", "risk_tier",
+        "dissatisfaction_probability", "survey_status", "last_survey_score", "silent_dissatisfied", "silent_rank",
+        "reason_1", "reason_2", "reason_3", "reason_source", "reasons", "value_at_risk",
+    ).sort("risk_rank")
