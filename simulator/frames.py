@@ -1,0 +1,52 @@
+"""Simulate a world in memory, as polars frames: for tests and notebooks on small worlds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+import pyarrow as pa
+
+from simulator.dynamics import run_world
+from simulator.writer import EXPECTED, TRUTH_DIR
+from simulator.world import DEFAULT_START, WorldParams
+
+
+@dataclass(frozen=True)
+class World:
+    today: date
+    tables: dict[str, pl.DataFrame]  # the contract tables, as the pipeline would read them
+    truth: dict[str, pl.DataFrame]  # hidden ground truth: weekly, churn, churn_events, surveys
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.chunks: dict[str, list[pa.Table]] = defaultdict(list)
+
+    def write(self, name: str, table: pa.Table) -> None:
+        self.chunks[name].append(table)
+
+    def frame(self, name: str) -> pl.DataFrame:
+        chunks = self.chunks.get(name) or [EXPECTED[name].empty_table()]
+        return pl.from_arrow(pa.concat_tables(chunks))
+
+
+def simulate_world(
+    customers: int = 2_000,
+    days: int = 365,
+    seed: int = 42,
+    start: date = DEFAULT_START,
+    *,
+    params: WorldParams | None = None,
+) -> World:
+    """The same world `write_world` writes for these arguments, returned as polars frames."""
+    sink = MemorySink()
+    run_world(params or WorldParams(), customers, days, seed, start, sink)
+    prefix = f"{TRUTH_DIR}/"
+    return World(
+        today=start + timedelta(days=days),
+        tables={name: sink.frame(name) for name in EXPECTED if not name.startswith(prefix)},
+        truth={name.removeprefix(prefix): sink.frame(name) for name in EXPECTED if name.startswith(prefix)},
+    )
