@@ -92,9 +92,8 @@ def _read_postgres(source: SourceConfig, names: dict[str, str]) -> dict[str, pl.
         schema = source.schema_ or _current_schema(cursor)
         for table, name in names.items():
             cursor.execute(_COLUMNS_SQL.format(schema="$1", table="$2"), (schema, name))
-            columns = [
-                _pg_column(column, data_type) for column, data_type in cursor.fetchall() if column not in source.pii.get(table, [])
-            ]
+            pii = source.pii.get(table, [])
+            columns = [_pg_column(column, data_type) for column, data_type in cursor.fetchall() if column not in pii]
             if columns:
                 cursor.execute(f"SELECT {', '.join(columns)} FROM {quote_identifier(schema)}.{quote_identifier(name)}")
                 frames[table] = pl.from_arrow(cursor.fetch_arrow_table())

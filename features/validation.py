@@ -56,6 +56,10 @@ class _Check:
     failed: pl.Expr
     message: pl.Expr | None = None  # the reason with the offending value; default: `reason`
 
+    @property
+    def text(self) -> pl.Expr:
+        return self.message if self.message is not None else pl.lit(self.reason)
+
 
 def validate_tables(raws: dict[str, pl.DataFrame], config: Config, ingested_at: datetime) -> dict[str, ValidatedTable]:
     """Validate every table read; all structural problems are raised together, before any row work."""
@@ -104,20 +108,21 @@ def validate_table(
     rejected = flagged.select(pl.any_horizontal(cs.starts_with(_FLAG))).to_series()
     bad = flagged.filter(rejected)
     reasons = pl.concat_str(
-        [pl.when(pl.col(f"{_FLAG}{i}")).then(c.message if c.message is not None else pl.lit(c.reason)) for i, c in enumerate(checks)],
-        separator="; ",
-        ignore_nulls=True,
+        [pl.when(pl.col(f"{_FLAG}{i}")).then(c.text) for i, c in enumerate(checks)], separator="; ", ignore_nulls=True
     )
     rejects = _row_json(raw.filter(rejected)).with_columns(
         table_name=pl.lit(table), reason=bad.select(reasons).to_series(), ingested_at=pl.lit(ingested_at, dtype=UTC_TS)
     )
-    counts = bad.select(cs.starts_with(_FLAG).sum()).row(0)
-    by_reason: dict[str, int] = {}
-    for check, count in zip(checks, counts, strict=True):
-        if count:
-            by_reason[check.reason] = by_reason.get(check.reason, 0) + count
     accepted = flagged.filter(~rejected).select(*layout.spec.column_names, *(name for _, name in layout.extras))
-    return ValidatedTable(accepted=accepted, rejects=rejects.select(REJECTS_SCHEMA.names()), reasons=by_reason)
+    return ValidatedTable(accepted, rejects.select(REJECTS_SCHEMA.names()), _count_reasons(bad, checks))
+
+
+def _count_reasons(bad: pl.DataFrame, checks: list[_Check]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for check, rows in zip(checks, bad.select(cs.starts_with(_FLAG).sum()).row(0), strict=True):
+        if rows:
+            counts[check.reason] = counts.get(check.reason, 0) + rows
+    return counts
 
 
 def empty_rejects() -> pl.DataFrame:
@@ -233,7 +238,8 @@ def _columns(layout: _Layout, tz: str) -> list[pl.Expr]:
     for column in layout.spec.columns:
         if column.name in layout.sources:
             raw = pl.col(layout.sources[column.name])
-            exprs += [raw.alias(_RAW + column.name), _convert(raw, column.dtype, layout.dtypes[column.name], tz).alias(column.name)]
+            converted = _convert(raw, column.dtype, layout.dtypes[column.name], tz)
+            exprs += [raw.alias(_RAW + column.name), converted.alias(column.name)]
         else:  # an optional column the source lacks: present, typed, empty
             exprs.append(pl.lit(None, dtype=column.dtype).alias(column.name))
     return exprs + [pl.col(src).alias(name) for src, name in layout.extras]
@@ -270,17 +276,24 @@ def _to_utc(raw: pl.Expr, found: pl.DataType, tz: str) -> pl.Expr:
         return _localize(raw.dt.cast_time_unit("us"), tz)
     if found == pl.Date:
         return _localize(raw.cast(pl.Datetime("us")), tz)
-    iso = (
-        raw.str.strip_chars()
-        .str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00:00")  # a date: midnight
-        .str.replace(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})([Zz+-]|$)", "${1}T${2}:00${3}")  # no seconds
-        .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-        .str.replace(r"[Zz]$", "+00:00")
-        .str.replace(r"([+-]\d{2})$", "${1}:00")  # +02 -> +02:00
-    )
-    aware = iso.str.to_datetime(_ISO + "%z", strict=False, time_unit="us", time_zone="UTC")
+    iso = _iso_text(raw)
+    aware = iso.str.to_datetime(_ISO + "%#z", strict=False, time_unit="us", time_zone="UTC")  # Z, +02, +0200, +02:00
     naive = iso.str.to_datetime(_ISO, strict=False, time_unit="us")
     return pl.coalesce(aware, _localize(naive, tz))
+
+
+def _iso_text(raw: pl.Expr) -> pl.Expr:
+    """ISO 8601 text in one shape, YYYY-MM-DDTHH:MM:SS[.f][offset], by cheap string ops, not regexes."""
+    text = raw.str.strip_chars().str.replace(" ", "T", literal=True, n=1)
+    at = text.str.slice
+    no_seconds = (at(10, 1) == "T") & (at(13, 1) == ":") & at(16, 1).is_in(["", "+", "-", "Z"])  # 2025-01-02T03:04[offset]
+    return (
+        pl.when(text.str.len_bytes() == 10)
+        .then(text + "T00:00:00")  # a date: midnight
+        .when(no_seconds)
+        .then(text.str.slice(0, 16) + ":00" + text.str.slice(16))
+        .otherwise(text)
+    )
 
 
 def _localize(naive: pl.Expr, tz: str) -> pl.Expr:
@@ -336,9 +349,8 @@ def _column_checks(column: ColumnSpec, found: pl.DataType, survey: SurveyConfig,
     if "score" in column.rules:
         low, high = survey.score_range
         scale = f"{survey.scale} scale {low:g}–{high:g}"
-        checks.append(
-            _Check(f"{name} outside {scale}", (value < low) | (value > high), pl.format(f"{name} {{}} outside {scale}", _number_text(value)))
-        )
+        outside = (value < low) | (value > high)
+        checks.append(_Check(f"{name} outside {scale}", outside, pl.format(f"{name} {{}} outside {scale}", _number_text(value))))
     return checks
 
 
