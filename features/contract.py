@@ -13,10 +13,6 @@ import polars as pl
 
 UTC_TS = pl.Datetime("us", "UTC")
 
-
-class ContractError(ValueError):
-    """Input that breaks the contract before any work: the message names table, column, types and config key."""
-
 ColumnRule = Literal[
     "key",  # null -> reject
     "event_time",  # must lie before the moment of ingest
