@@ -1,0 +1,186 @@
+"""The feature catalog: what every feature means, how to say it in a reason, which way it pushes risk.
+
+Catalog entries are never written by hand: each family's builder returns :class:`Feature` pairs
+(the polars expression and its :class:`FeatureSpec`), so the catalog is produced by the very code
+that computes the columns and cannot drift from it. :class:`FeatureSchema` is what a trained model
+stores: the ordered feature names and dtypes, the vocabularies learned from the training data
+(event types, channels, billing kinds, categorical mappings) so that scoring builds the same
+columns, and the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import polars as pl
+
+USUAL_SUFFIX = "__usual"
+# PRODUCT §4: "usual" = the customer's own level in the 90 days before the window.
+USUAL_DAYS = 90
+
+_DTYPES: dict[str, pl.DataType] = {"Int32": pl.Int32(), "Float64": pl.Float64()}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One catalog entry.
+
+    ``reason`` is a plain-language template with ``{value}`` and optionally ``{usual}``;
+    ``direction`` is +1 when higher values are expected to raise churn risk, -1 when they lower
+    it, 0 when either way. ``absent`` is the value for a customer with no rows in the family's
+    table: 0 where zero means zero (a count), ``None`` where nothing is known (days since the
+    last ticket of a customer who never had one stays null). ``usual`` marks windowed counts that
+    get a ``<name>__usual`` companion on request.
+    """
+
+    name: str
+    family: str
+    table: str
+    description: str
+    reason: str
+    direction: int
+    dtype: str = "Float64"
+    absent: float | None = None
+    usual: bool = False
+
+    @property
+    def polars_dtype(self) -> pl.DataType:
+        return _DTYPES[self.dtype]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A feature's spec and the expression that computes it from its family's aggregated frame
+    (default: the aggregated column of the same name)."""
+
+    spec: FeatureSpec
+    expr: pl.Expr | None = None
+
+
+def usual_name(feature: str) -> str:
+    return feature + USUAL_SUFFIX
+
+
+def usual_count(condition: pl.Expr, days_ago: pl.Expr, window_days: int, name: str) -> pl.Expr:
+    """The usual level of a windowed count: the same count over the 90 days before the window,
+    [T - w - 90d, T - w), scaled to the window's length."""
+    earlier = condition & (days_ago > window_days) & (days_ago <= window_days + USUAL_DAYS)
+    return (earlier.sum() * (window_days / USUAL_DAYS)).alias(usual_name(name))
+
+
+def window_counts(
+    condition: pl.Expr, days_ago: pl.Expr, windows: Sequence[int], name: str, with_usual: bool
+) -> list[pl.Expr]:
+    """Aggregations counting rows that meet ``condition`` in each window [T - w, T) (``name`` has a
+    ``{w}`` placeholder), with their usual levels on request."""
+    exprs = [(condition & (days_ago <= w)).sum().alias(name.format(w=w)) for w in windows]
+    if with_usual:
+        exprs += [usual_count(condition, days_ago, w, name.format(w=w)) for w in windows]
+    return exprs
+
+
+def select_exprs(features: Sequence[Feature], with_usual: bool) -> list[pl.Expr]:
+    """The final projection of a family: every feature cast to its catalog dtype, plus the usual
+    levels (computed by the family's aggregation) when asked."""
+    exprs = [(pl.col(f.spec.name) if f.expr is None else f.expr).cast(f.spec.polars_dtype).alias(f.spec.name) for f in features]
+    if with_usual:
+        exprs += [pl.col(usual_name(f.spec.name)).cast(pl.Float64) for f in features if f.spec.usual]
+    return exprs
+
+
+def reason_text(spec: FeatureSpec, value: float, usual: float | None = None) -> str:
+    """A reason in plain words, with "(usual: …)" when the usual level is known."""
+    text = spec.reason.format(value=value)
+    if usual is not None:
+        text += f" (usual: {usual:.0f})" if float(usual).is_integer() else f" (usual: {usual:.1f})"
+    return text
+
+
+def slug(value: str) -> str:
+    """A vocabulary value (event type, billing kind) as a column-name fragment."""
+    out = "".join(c if c.isalnum() else "_" for c in value.strip().lower()).strip("_")
+    return out or "blank"
+
+
+def checked_slugs(values: Iterable[str], what: str) -> list[str]:
+    values = list(values)
+    slugs = [slug(v) for v in values]
+    if len(set(slugs)) != len(slugs):
+        raise ValueError(f"{what} values {values} collide as column names {slugs}; rename them upstream")
+    return slugs
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Values learned from the training data that decide which columns exist."""
+
+    event_types: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    billing_kinds: tuple[str, ...] = ()
+    numeric_attributes: tuple[str, ...] = ()
+    # attribute column -> its categories; code i means categories[i], null = missing or unseen
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Everything a model stores to have scoring build exactly its training columns."""
+
+    features: tuple[FeatureSpec, ...]
+    vocabulary: Vocabulary
+    tables: tuple[str, ...]  # contract tables the features were built from
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def dtypes(self) -> dict[str, pl.DataType]:
+        return {f.name: f.polars_dtype for f in self.features}
+
+    @property
+    def categories(self) -> dict[str, tuple[str, ...]]:
+        """Integer-coded categorical features and their labels (code i = labels[i])."""
+        return dict(self.vocabulary.categories)
+
+    def spec(self, name: str) -> FeatureSpec:
+        return next(f for f in self.features if f.name == name)
+
+    def decode(self, column: str) -> pl.Expr:
+        """The labels of an integer-coded categorical column (e.g. ``survey_status``)."""
+        labels = self.categories[column]
+        return pl.col(column).replace_strict(list(range(len(labels))), list(labels), default=None, return_dtype=pl.String)
+
+    def catalog_frame(self) -> pl.DataFrame:
+        """The catalog as a table (for MLflow artifacts and docs)."""
+        rows = [{k: v for k, v in asdict(f).items() if k != "absent"} for f in self.features]
+        return pl.DataFrame(rows)
+
+    def to_dict(self) -> dict:
+        return {
+            "features": [asdict(f) for f in self.features],
+            "vocabulary": {
+                "event_types": list(self.vocabulary.event_types),
+                "channels": list(self.vocabulary.channels),
+                "billing_kinds": list(self.vocabulary.billing_kinds),
+                "numeric_attributes": list(self.vocabulary.numeric_attributes),
+                "categories": {k: list(v) for k, v in self.vocabulary.categories.items()},
+            },
+            "tables": list(self.tables),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureSchema:
+        vocabulary = data["vocabulary"]
+        return cls(
+            features=tuple(FeatureSpec(**f) for f in data["features"]),
+            vocabulary=Vocabulary(
+                event_types=tuple(vocabulary["event_types"]),
+                channels=tuple(vocabulary["channels"]),
+                billing_kinds=tuple(vocabulary["billing_kinds"]),
+                numeric_attributes=tuple(vocabulary["numeric_attributes"]),
+                categories={k: tuple(v) for k, v in vocabulary["categories"].items()},
+            ),
+            tables=tuple(data["tables"]),
+        )

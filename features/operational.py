@@ -1,0 +1,183 @@
+"""Operational features: what the company did to the customer (tickets, orders, billing), as of each date.
+
+One group-by per table over all dates at once (:func:`features.timeline.rows_before`). Facts that
+arrive after T on rows from before T are unknown at T (:func:`features.timeline.known_at`): a
+ticket resolved after T is open at T, an order delivered after T has not arrived. Columns the
+contract does not date (``wait_seconds``, ``handoffs``, ``reopened``, ``escalated``, an order's
+``status``) are taken as recorded: the contract cannot say when they changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import polars as pl
+
+from features.catalog import Feature, FeatureSpec, checked_slugs, select_exprs, window_counts
+from features.timeline import days_before, known_at, rows_before
+
+FAMILY = "operational"
+REPEAT_CONTACT_DAYS = 7
+CANCELLED = ("cancelled", "canceled")
+RETURNED = ("returned",)
+PAYMENT_FAILED = "payment_failed"
+
+_DAYS_AGO = pl.col("_days_ago")
+_US_PER_HOUR = 3_600_000_000
+_US_PER_DAY = 24 * _US_PER_HOUR
+
+
+def _spec(table: str, name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0, usual: bool = False) -> FeatureSpec:
+    return FeatureSpec(name, FAMILY, table, description, reason, direction, dtype, absent, usual)
+
+
+def _hours(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
+    return (later - earlier).dt.total_microseconds() / _US_PER_HOUR
+
+
+def _family_frame(rows: pl.LazyFrame, aggregations: list[pl.Expr], features: list[Feature], with_usual: bool) -> pl.LazyFrame:
+    return rows.group_by("as_of", "customer_id").agg(aggregations).select("as_of", "customer_id", *select_exprs(features, with_usual))
+
+
+# --- tickets ----------------------------------------------------------------------------------
+
+
+def ticket_features(windows: Sequence[int], columns: set[str], with_usual: bool = False) -> tuple[list[pl.Expr], list[Feature]]:
+    """Aggregations over a customer's tickets opened before T, and the features they make."""
+    t = "tickets"
+    in_w = {w: _DAYS_AGO <= w for w in windows}
+    resolved = pl.col("_resolved_at")
+    aggs = [
+        resolved.is_null().sum().alias("tickets_open"),
+        _DAYS_AGO.min().alias("days_since_last_ticket"),
+    ]
+    features = [
+        Feature(_spec(t, "tickets_open", "tickets opened before as_of and not resolved before it", "{value:.0f} support tickets still open", 1)),
+        Feature(_spec(t, "days_since_last_ticket", "days from the last ticket opened to as_of (null: never had one)", "{value:.0f} days since the last support ticket", -1, absent=None)),
+    ]
+    resolve_hours = _hours(resolved, pl.col("opened_at"))
+    for w in windows:
+        features += [
+            Feature(_spec(t, f"tickets_{w}d", f"tickets opened in the {w} days before as_of", f"{{value:.0f}} support tickets in the last {w} days", 1, usual=True)),
+            Feature(_spec(t, f"ticket_repeat_contacts_{w}d", f"tickets in the {w} days before as_of opened within {REPEAT_CONTACT_DAYS} days of the customer's previous ticket", f"{{value:.0f}} repeat contacts within a week in the last {w} days", 1, usual=True)),
+            Feature(_spec(t, f"ticket_resolve_hours_median_{w}d", f"median hours to resolve the tickets opened in the {w} days before as_of and resolved before it (null: none)", f"support tickets took {{value:.0f}} hours to resolve (median, last {w} days)", 1, "Float64", None)),
+        ]
+        aggs.append(pl.when(in_w[w]).then(resolve_hours).median().alias(f"ticket_resolve_hours_median_{w}d"))
+        if "wait_seconds" in columns:
+            wait_minutes = pl.col("wait_seconds") / 60
+            aggs += [
+                pl.when(in_w[w]).then(wait_minutes).mean().alias(f"ticket_wait_minutes_mean_{w}d"),
+                pl.when(in_w[w]).then(wait_minutes).max().alias(f"ticket_wait_minutes_max_{w}d"),
+            ]
+            features += [
+                Feature(_spec(t, f"ticket_wait_minutes_mean_{w}d", f"mean wait in minutes on tickets opened in the {w} days before as_of (null: no waits recorded)", f"support waits averaged {{value:.0f}} minutes in the last {w} days", 1, "Float64", None)),
+                Feature(_spec(t, f"ticket_wait_minutes_max_{w}d", f"longest wait in minutes on tickets opened in the {w} days before as_of (null: no waits recorded)", f"a support wait of {{value:.0f}} minutes in the last {w} days", 1, "Float64", None)),
+            ]
+        if "handoffs" in columns:
+            aggs.append(pl.when(in_w[w]).then(pl.col("handoffs")).sum().alias(f"ticket_handoffs_{w}d"))
+            features.append(Feature(_spec(t, f"ticket_handoffs_{w}d", f"handoffs between agents on tickets opened in the {w} days before as_of", f"{{value:.0f}} handoffs between support agents in the last {w} days", 1)))
+    aggs += window_counts(pl.lit(True), _DAYS_AGO, windows, "tickets_{w}d", with_usual)
+    aggs += window_counts(pl.col("_repeat"), _DAYS_AGO, windows, "ticket_repeat_contacts_{w}d", with_usual)
+    for flag, words in (("reopened", "reopened tickets"), ("escalated", "escalated tickets")):
+        if flag in columns:
+            aggs += window_counts(pl.col(flag).fill_null(False), _DAYS_AGO, windows, f"tickets_{flag}_{{w}}d", with_usual)
+            features += [
+                Feature(_spec(t, f"tickets_{flag}_{w}d", f"{words} among those opened in the {w} days before as_of", f"{{value:.0f}} {words} in the last {w} days", 1, usual=True))
+                for w in windows
+            ]
+    return aggs, features
+
+
+def build_tickets(tickets: pl.LazyFrame, dates: pl.DataFrame, *, tz: str, windows: Sequence[int], with_usual: bool = False) -> pl.LazyFrame:
+    columns = set(tickets.collect_schema().names())
+    aggs, features = ticket_features(windows, columns, with_usual)
+    previous = pl.col("opened_at").shift(1).over("customer_id", order_by="opened_at")
+    with_repeat = tickets.with_columns(
+        # the previous ticket is older than this one, so known whenever this one is
+        ((pl.col("opened_at") - previous).dt.total_microseconds() <= REPEAT_CONTACT_DAYS * _US_PER_DAY).fill_null(False).alias("_repeat")
+    )
+    rows = rows_before(with_repeat, dates, "opened_at", tz).with_columns(known_at("resolved_at", pl.col("_t")).alias("_resolved_at"))
+    return _family_frame(rows, aggs, features, with_usual)
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+def order_features(windows: Sequence[int], columns: set[str], with_usual: bool = False) -> tuple[list[pl.Expr], list[Feature]]:
+    """An order is late at T when its promise passed before T and it was not delivered by the
+    promise; lateness is dated by the promise (when the customer felt it), the order by ordered_at."""
+    t = "orders"
+    aggs = window_counts(pl.lit(True), _DAYS_AGO, windows, "orders_{w}d", with_usual)
+    features = [Feature(_spec(t, f"orders_{w}d", f"orders placed in the {w} days before as_of", f"{{value:.0f}} orders in the last {w} days", -1, usual=True)) for w in windows]
+    if "promised_at" in columns:
+        promised_ago, late = pl.col("_promised_days_ago"), pl.col("_late")
+        due = promised_ago >= 1
+        aggs += window_counts(late, promised_ago, windows, "orders_late_{w}d", with_usual)
+        aggs.append((late & pl.col("_delivered_at").is_null()).sum().alias("orders_overdue"))
+        for w in windows:
+            in_w = due & (promised_ago <= w)
+            aggs += [
+                pl.when(in_w.sum() > 0).then((late & in_w).sum() / in_w.sum()).alias(f"orders_late_share_{w}d"),
+                pl.when(late & in_w).then(pl.col("_delay_days")).mean().alias(f"order_delay_days_mean_{w}d"),
+            ]
+            features += [
+                Feature(_spec(t, f"orders_late_{w}d", f"orders whose promised date fell in the {w} days before as_of and that were not delivered by it", f"{{value:.0f}} late deliveries in the last {w} days", 1, usual=True)),
+                Feature(_spec(t, f"orders_late_share_{w}d", f"share of the orders due in the {w} days before as_of that were late (null: none due)", f"{{value:.0%}} of deliveries late in the last {w} days", 1, "Float64", None)),
+                Feature(_spec(t, f"order_delay_days_mean_{w}d", "mean days late (delivery, or as_of when still undelivered, minus promise) of those late orders (null: none late)", f"late deliveries were {{value:.1f}} days late on average in the last {w} days", 1, "Float64", None)),
+            ]
+        features.append(Feature(_spec(t, "orders_overdue", "orders past their promised date and not delivered at as_of", "{value:.0f} orders overdue and not delivered", 1)))
+    if "status" in columns:
+        status = pl.col("status").str.to_lowercase()
+        for kind, values in (("cancelled", CANCELLED), ("returned", RETURNED)):
+            aggs += window_counts(status.is_in(values).fill_null(False), _DAYS_AGO, windows, f"orders_{kind}_{{w}}d", with_usual)
+            features += [
+                Feature(_spec(t, f"orders_{kind}_{w}d", f"{kind} orders among those placed in the {w} days before as_of", f"{{value:.0f}} {kind} orders in the last {w} days", 1, usual=True))
+                for w in windows
+            ]
+    return aggs, features
+
+
+def build_orders(orders: pl.LazyFrame, dates: pl.DataFrame, *, tz: str, windows: Sequence[int], with_usual: bool = False) -> pl.LazyFrame:
+    columns = set(orders.collect_schema().names())
+    aggs, features = order_features(windows, columns, with_usual)
+    rows = rows_before(orders, dates, "ordered_at", tz)
+    if "promised_at" in columns:
+        delivered = known_at("delivered_at", pl.col("_t")) if "delivered_at" in columns else pl.lit(None, pl.Datetime("us", "UTC"))
+        promised = pl.col("promised_at")
+        rows = rows.with_columns(delivered.alias("_delivered_at")).with_columns(
+            days_before("promised_at", tz, pl.col("_day")).alias("_promised_days_ago"),
+            ((promised < pl.col("_t")) & (pl.col("_delivered_at").is_null() | (pl.col("_delivered_at") > promised))).fill_null(False).alias("_late"),
+            (_hours(pl.coalesce(pl.col("_delivered_at"), pl.col("_t")), promised) / 24).alias("_delay_days"),
+        )
+    return _family_frame(rows, aggs, features, with_usual)
+
+
+# --- billing ----------------------------------------------------------------------------------
+
+
+def billing_features(windows: Sequence[int], kinds: Sequence[str], with_usual: bool = False) -> tuple[list[pl.Expr], list[Feature]]:
+    """Billing incidents per kind (kinds learned from the training data) and the last payment failure."""
+    t = "billing"
+    kind = pl.col("kind")
+    aggs = [pl.when(kind == PAYMENT_FAILED).then(_DAYS_AGO).min().alias("days_since_last_payment_failure")]
+    features = [Feature(_spec(t, "days_since_last_payment_failure", "days from the last failed payment to as_of (null: never)", "{value:.0f} days since a payment failed", -1, absent=None))]
+    for value, s in zip(kinds, checked_slugs(kinds, "billing.kind"), strict=True):
+        aggs += window_counts(kind == value, _DAYS_AGO, windows, f"billing_{s}_{{w}}d", with_usual)
+        direction = 0 if "recover" in s or "success" in s else 1
+        words = value.replace("_", " ")
+        features += [
+            Feature(_spec(t, f"billing_{s}_{w}d", f"'{value}' billing incidents in the {w} days before as_of", f"{{value:.0f}} {words} incidents in the last {w} days", direction, usual=True))
+            for w in windows
+        ]
+    return aggs, features
+
+
+def build_billing(billing: pl.LazyFrame, dates: pl.DataFrame, *, tz: str, windows: Sequence[int], kinds: Sequence[str], with_usual: bool = False) -> pl.LazyFrame:
+    aggs, features = billing_features(windows, kinds, with_usual)
+    return _family_frame(rows_before(billing, dates, "ts", tz), aggs, features, with_usual)
+
+
+def learn_billing_kinds(billing: pl.LazyFrame, until: datetime) -> tuple[str, ...]:
+    seen = billing.filter(pl.col("ts") < until).select(pl.col("kind").unique()).collect()
+    return tuple(sorted(seen["kind"].to_list()))

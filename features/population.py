@@ -1,0 +1,74 @@
+"""Who is scored and labelled as of T: customers signed up before T and not yet churned at T.
+
+``subscription_end``: an active subscription at T (started before T; no end, or an end at or
+after T). ``inactivity``: at least one qualifying event (``churn.activity_event_types``, null =
+all) within [T - churn.active_within_days, T).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+
+import polars as pl
+
+from configs import Config
+from features.timeline import as_of_instant, dates_frame, rows_before
+
+Tables = Mapping[str, pl.DataFrame | pl.LazyFrame]
+
+
+def lazy(tables: Tables, name: str) -> pl.LazyFrame:
+    return tables[name].lazy()
+
+
+def qualifying_events(events: pl.LazyFrame, config: Config) -> pl.LazyFrame:
+    """The events that count as activity for the inactivity definition."""
+    kinds = config.churn.activity_event_types
+    return events if kinds is None else events.filter(pl.col("event_type").is_in(kinds))
+
+
+def active_subscriptions(subscriptions: pl.LazyFrame, dates: pl.DataFrame, tz: str) -> pl.LazyFrame:
+    """(as_of, customer_id) with a subscription active at T."""
+    ended = pl.col("ended_at") if "ended_at" in subscriptions.collect_schema().names() else pl.lit(None, pl.Datetime("us", "UTC"))
+    return (
+        rows_before(subscriptions, dates, "started_at", tz)
+        .filter(ended.is_null() | (ended >= pl.col("_t")))
+        .select("as_of", "customer_id")
+        .unique()
+    )
+
+
+def active_by_events(events: pl.LazyFrame, dates: pl.DataFrame, config: Config, tz: str) -> pl.LazyFrame:
+    """(as_of, customer_id) with a qualifying event in [T - active_within_days, T)."""
+    days = config.churn.active_within_days
+    qualifying = qualifying_events(events, config)
+    slices = [
+        qualifying.filter(pl.col("ts") >= as_of_instant(d - timedelta(days=days), tz), pl.col("ts") < t).select(pl.lit(d).alias("as_of"), "customer_id")
+        for d, t in dates.select("as_of", "_t").iter_rows()
+    ]
+    return pl.concat(slices).unique()
+
+
+def require_subscriptions(tables: Tables, config: Config) -> None:
+    if config.churn.definition == "subscription_end" and "subscriptions" not in tables:
+        raise ValueError("churn.definition is 'subscription_end' but there is no subscriptions table: provide one, or set churn.definition: inactivity")
+
+
+def eligible(tables: Tables, config: Config, dates: pl.DataFrame) -> pl.LazyFrame:
+    """(as_of, customer_id) of every customer eligible at each date of ``dates``
+    (:func:`features.timeline.dates_frame`)."""
+    require_subscriptions(tables, config)
+    tz = config.schedule.timezone
+    signed_up = rows_before(lazy(tables, "customers"), dates, "signup_at", tz).select("as_of", "customer_id")
+    if config.churn.definition == "subscription_end":
+        active = active_subscriptions(lazy(tables, "subscriptions"), dates, tz)
+    else:
+        active = active_by_events(lazy(tables, "events"), dates, config, tz)
+    return signed_up.join(active, on=["as_of", "customer_id"], how="semi")
+
+
+def eligible_customers(tables: Tables, config: Config, as_of: date) -> pl.DataFrame:
+    """The customer ids eligible at ``as_of``, sorted."""
+    dates = dates_frame([as_of], config.schedule.timezone)
+    return eligible(tables, config, dates).select("customer_id").collect().sort("customer_id")

@@ -1,0 +1,94 @@
+"""Relationship features: tenure, the customer's own attributes, and their subscriptions.
+
+Attributes are the extra columns of ``customers`` (plan, region, monthly value, ...), minus the
+declared ``pii`` and ``exclude`` columns. Numbers stay numbers; text becomes a stable integer code
+(sorted labels learned at training, stored in the schema; unseen or missing = null), because the
+pandas ``category`` dtype breaks MLflow pyfunc (STACK_NOTES). Attributes have no history in the
+contract: they are taken as they are now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import polars as pl
+
+from configs import Config
+from features.catalog import Feature, FeatureSpec, select_exprs
+from features.timeline import known_at, rows_before
+
+FAMILY = "relationship"
+MAX_CATEGORIES = 1000  # a text attribute with more distinct values is an identifier, not a category
+_KEYS = ("customer_id", "signup_at")
+
+
+def _spec(table: str, name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = None) -> FeatureSpec:
+    return FeatureSpec(name, FAMILY, table, description, reason, direction, dtype, absent)
+
+
+def learn_attributes(customers: pl.LazyFrame, config: Config, until: datetime) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """(numeric attribute columns, text attribute columns -> sorted labels) among customers signed up before ``until``."""
+    schema = customers.collect_schema()
+    barred = set(_KEYS) | set(config.source.pii.get("customers", [])) | set(config.source.exclude.get("customers", []))
+    usable = [c for c in schema.names() if c not in barred]
+    numeric = tuple(c for c in usable if schema[c].is_numeric() or schema[c] == pl.Boolean)
+    text = [c for c in usable if schema[c] in (pl.String, pl.Categorical) or isinstance(schema[c], pl.Enum)]
+    if not text:
+        return numeric, {}
+    seen = customers.filter(pl.col("signup_at") < until).select([pl.col(c).cast(pl.String).drop_nulls().unique().sort().implode() for c in text]).collect()
+    categories = {c: tuple(seen[c][0]) for c in text if len(seen[c][0]) <= MAX_CATEGORIES}
+    return numeric, categories
+
+
+def customer_features(numeric: Sequence[str], categories: Mapping[str, Sequence[str]]) -> list[Feature]:
+    features = [
+        Feature(_spec("customers", "tenure_days", "days from signup to as_of (1 = signed up the day before)", "customer for {value:.0f} days", -1), pl.col("_days_ago")),
+    ]
+    features += [
+        Feature(_spec("customers", c, f"customer attribute '{c}' as recorded now", f"{c} {{value:g}}", 0, "Float64"), pl.col(c))
+        for c in numeric
+    ]
+    features += [
+        Feature(
+            _spec("customers", c, f"customer attribute '{c}' as an integer code (labels in the schema; null: missing or unseen)", f"{c} code {{value:.0f}}", 0),
+            pl.col(c).cast(pl.String).replace_strict(list(labels), list(range(len(labels))), default=None, return_dtype=pl.Int32),
+        )
+        for c, labels in categories.items()
+    ]
+    return features
+
+
+def build_customers(customers: pl.LazyFrame, dates: pl.DataFrame, *, tz: str, numeric: Sequence[str], categories: Mapping[str, Sequence[str]]) -> pl.LazyFrame:
+    """One row per customer signed up before as_of (no aggregation: customers is one row each)."""
+    present = set(customers.collect_schema().names())
+    features = customer_features([c for c in numeric if c in present], {c: v for c, v in categories.items() if c in present})
+    return rows_before(customers, dates, "signup_at", tz).select("as_of", "customer_id", *select_exprs(features, with_usual=False))
+
+
+def subscription_features(columns: set[str]) -> tuple[list[pl.Expr], list[Feature]]:
+    t = "subscriptions"
+    active = pl.col("_ended_at").is_null()
+    aggs = [
+        active.sum().alias("subscriptions_active"),
+        (~active).sum().alias("subscriptions_ended"),
+        pl.col("_days_ago").max().alias("subscription_days"),
+    ]
+    features = [
+        Feature(_spec(t, "subscriptions_active", "subscriptions started before as_of and not ended before it", "{value:.0f} active subscriptions", -1, absent=0)),
+        Feature(_spec(t, "subscriptions_ended", "subscriptions that ended before as_of", "{value:.0f} subscriptions ended before", 1, absent=0)),
+        Feature(_spec(t, "subscription_days", "days from the first subscription's start to as_of (null: never subscribed)", "subscribed for {value:.0f} days", -1)),
+    ]
+    if "amount" in columns:
+        aggs.append(pl.when(active).then(pl.col("amount")).sum().alias("subscription_amount"))
+        features.append(Feature(_spec(t, "subscription_amount", "total amount of the subscriptions active at as_of (null: never subscribed)", "subscriptions worth {value:.2f}", 0, "Float64")))
+    return aggs, features
+
+
+def build_subscriptions(subscriptions: pl.LazyFrame, dates: pl.DataFrame, *, tz: str) -> pl.LazyFrame:
+    """A subscription ending at or after T is active at T (its end was not known yet)."""
+    columns = set(subscriptions.collect_schema().names())
+    aggs, features = subscription_features(columns)
+    ended = known_at("ended_at", pl.col("_t")) if "ended_at" in columns else pl.lit(None, pl.Datetime("us", "UTC"))
+    rows = rows_before(subscriptions, dates, "started_at", tz).with_columns(ended.alias("_ended_at"))
+    return rows.group_by("as_of", "customer_id").agg(aggs).select("as_of", "customer_id", *select_exprs(features, with_usual=False))

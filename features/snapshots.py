@@ -1,0 +1,167 @@
+"""Public entry points: the feature frames that training and scoring read.
+
+``build_training_frame`` builds every snapshot date in one call: each family runs ONE query over
+the in-memory (or scanned) tables for all dates at once — rows are paired with the dates they
+precede — so no source is read again per date. ``build_scoring_frame`` is the same code for one
+date. Both return ``as_of``, ``customer_id`` and the features in :class:`FeatureSchema` order
+(training adds ``churned``). Vocabularies (event types, channels, billing kinds, categories) are
+learned from rows before the (last) as-of date only, so nothing after T shapes the columns, and a
+stored schema makes scoring build exactly the training columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import polars as pl
+
+from configs import Config
+from features import behavioral, labels, operational, population, relationship, survey
+from features.catalog import Feature, FeatureSchema, FeatureSpec, Vocabulary, usual_name
+from features.population import Tables, lazy
+from features.timeline import EPOCH, as_of_instant, dates_frame, latest_snapshot, local_day, snapshot_dates
+
+__all__ = [
+    "FeatureSchema",
+    "build_features",
+    "build_scoring_frame",
+    "build_training_frame",
+    "feature_schema",
+    "snapshot_dates",
+    "training_schema",
+]
+
+KEYS = ["as_of", "customer_id"]
+# rows per streaming pass of the behavioral query: bounds its memory on large event logs
+ROWS_PER_PARTITION = 25_000_000
+
+
+def _columns(tables: Tables, name: str) -> set[str]:
+    return set(lazy(tables, name).collect_schema().names())
+
+
+def learn_vocabulary(tables: Tables, config: Config, as_of: date) -> Vocabulary:
+    """The data-dependent column sets, from rows before ``as_of`` only."""
+    until = as_of_instant(as_of, config.schedule.timezone)
+    events = lazy(tables, "events")
+    numeric, categories = relationship.learn_attributes(lazy(tables, "customers"), config, until)
+    return Vocabulary(
+        event_types=behavioral.learn_event_types(events, until),
+        channels=behavioral.learn_channels(events, until),
+        billing_kinds=operational.learn_billing_kinds(lazy(tables, "billing"), until) if "billing" in tables else (),
+        numeric_attributes=numeric,
+        categories=categories,
+    )
+
+
+def _family_features(tables: Tables, config: Config, vocabulary: Vocabulary) -> list[Feature]:
+    """Every feature the present tables give, in schema order (the catalog's single source)."""
+    windows = config.features.windows_days
+    features = behavioral.behavioral_features(windows, vocabulary.event_types, _columns(tables, "events"))
+    if "tickets" in tables:
+        features += operational.ticket_features(windows, _columns(tables, "tickets"))[1]
+    if "orders" in tables:
+        features += operational.order_features(windows, _columns(tables, "orders"))[1]
+    if "billing" in tables:
+        features += operational.billing_features(windows, vocabulary.billing_kinds)[1]
+    if "surveys" in tables:
+        features += survey.survey_features(windows, config.survey)[1]
+    features += relationship.customer_features(vocabulary.numeric_attributes, vocabulary.categories)
+    if "subscriptions" in tables:
+        features += relationship.subscription_features(_columns(tables, "subscriptions"))[1]
+    return features
+
+
+def feature_schema(tables: Tables, config: Config, as_of: date) -> FeatureSchema:
+    """The schema (feature names, dtypes, vocabularies, catalog) of features built as of ``as_of``."""
+    vocabulary = learn_vocabulary(tables, config, as_of)
+    specs = tuple(f.spec for f in _family_features(tables, config, vocabulary))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"feature names collide: {duplicated} (a customers attribute named like a built feature? list it in source.exclude)")
+    categories = dict(vocabulary.categories)
+    categories["survey_status"] = survey.STATUSES if "surveys" in tables else ()
+    vocabulary = Vocabulary(**{**vocabulary.__dict__, "categories": {k: v for k, v in categories.items() if v}})
+    return FeatureSchema(specs, vocabulary, tuple(sorted(t for t in tables)))
+
+
+def training_schema(tables: Tables, config: Config, observed_until: date) -> FeatureSchema:
+    """The schema of a training run: vocabularies from the rows before its latest snapshot."""
+    return feature_schema(tables, config, latest_snapshot(observed_until, config))
+
+
+def _rows(frame: pl.DataFrame | pl.LazyFrame) -> int:
+    return frame.height if isinstance(frame, pl.DataFrame) else frame.select(pl.len()).collect().item()
+
+
+def build_features(tables: Tables, config: Config, dates: Sequence[date], schema: FeatureSchema, *, with_usual: bool = False) -> pl.DataFrame:
+    """Features of every customer eligible at each date, sorted by (as_of, customer_id).
+
+    Columns follow ``schema``: a feature whose table or column is missing now is null. A customer
+    without rows in a family's table gets each feature's ``absent`` value (0 for counts; null where
+    nothing is known). ``with_usual`` adds ``<feature>__usual`` for windowed counts (for reasons).
+    """
+    tz, windows = config.schedule.timezone, config.features.windows_days
+    vocabulary = schema.vocabulary
+    frame = dates_frame(sorted(dates), tz)
+    events = lazy(tables, "events")
+    partitions = -(-_rows(events) // ROWS_PER_PARTITION)
+    families = [
+        behavioral.build_behavioral(
+            events, frame, tz=tz, windows=windows, event_types=vocabulary.event_types, channels=vocabulary.channels, with_usual=with_usual, partitions=partitions
+        ).lazy(),
+        relationship.build_customers(lazy(tables, "customers"), frame, tz=tz, numeric=vocabulary.numeric_attributes, categories=vocabulary.categories),
+    ]
+    if "tickets" in tables:
+        families.append(operational.build_tickets(lazy(tables, "tickets"), frame, tz=tz, windows=windows, with_usual=with_usual))
+    if "orders" in tables:
+        families.append(operational.build_orders(lazy(tables, "orders"), frame, tz=tz, windows=windows, with_usual=with_usual))
+    if "billing" in tables:
+        families.append(operational.build_billing(lazy(tables, "billing"), frame, tz=tz, windows=windows, kinds=vocabulary.billing_kinds, with_usual=with_usual))
+    if "surveys" in tables:
+        families.append(survey.build_survey(lazy(tables, "surveys"), frame, tz=tz, windows=windows, survey=config.survey, with_usual=with_usual))
+    if "subscriptions" in tables:
+        families.append(relationship.build_subscriptions(lazy(tables, "subscriptions"), frame, tz=tz))
+
+    joined = population.eligible(tables, config, frame)
+    for family in families:
+        joined = joined.join(family, on=KEYS, how="left")
+    present = set(joined.collect_schema().names())
+    columns = [_conformed(spec, present) for spec in schema.features]
+    if with_usual:
+        columns += [pl.col(usual_name(s.name)) for s in schema.features if s.usual and usual_name(s.name) in present]
+    return joined.select(*KEYS, *columns).sort(KEYS).collect()
+
+
+def _conformed(spec: FeatureSpec, present: set[str]) -> pl.Expr:
+    """A schema column as built, with the absent-customer value filled in, or null if not built."""
+    if spec.name not in present:
+        return pl.lit(None, spec.polars_dtype).alias(spec.name)
+    column = pl.col(spec.name)
+    return (column if spec.absent is None else column.fill_null(spec.absent)).cast(spec.polars_dtype)
+
+
+def data_starts(tables: Tables, config: Config) -> date:
+    """The first local day of the events log (the behavioral history's start)."""
+    first = lazy(tables, "events").select(local_day("ts", config.schedule.timezone).min()).collect().item()
+    if first is None:
+        raise ValueError("events holds no rows: there is no behavior to build features from")
+    return EPOCH + timedelta(days=first)
+
+
+def build_training_frame(tables: Tables, config: Config, observed_until: date, *, schema: FeatureSchema | None = None) -> pl.DataFrame:
+    """as_of, customer_id, features…, churned for every training snapshot date
+    (:func:`features.timeline.snapshot_dates`): one call, one query per family for all dates."""
+    dates = snapshot_dates(observed_until, config, data_starts=data_starts(tables, config))
+    schema = schema or feature_schema(tables, config, dates[-1])
+    frame = build_features(tables, config, dates, schema)
+    outcome = labels.churn_labels(tables, config, dates, observed_until).collect()
+    return frame.join(outcome, on=KEYS, how="inner", maintain_order="left")
+
+
+def build_scoring_frame(tables: Tables, config: Config, as_of: date, *, schema: FeatureSchema | None = None, with_usual: bool = False) -> pl.DataFrame:
+    """as_of, customer_id and the features of every customer eligible at ``as_of`` (no label)."""
+    schema = schema or feature_schema(tables, config, as_of)
+    return build_features(tables, config, [as_of], schema, with_usual=with_usual)
