@@ -84,8 +84,14 @@ def churners_never_answered(surveys: pl.DataFrame, churn: pl.DataFrame) -> float
     return 1.0 - answered_before.height / max(churners.height, 1)
 
 
-def headline_figures(tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFrame], today: date, days: int) -> dict[str, float]:
-    """The figures the defaults are tuned for (see simulator/world.py)."""
+def headline_figures(
+    tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFrame], today: date, days: int, event_count: int | None = None
+) -> dict[str, float]:
+    """The figures the defaults are tuned for (see simulator/world.py).
+
+    `event_count` stands in for `tables["events"]` when the events are too many to load.
+    """
+    event_count = tables["events"].height if event_count is None else event_count
     weekly, events = truth["weekly"], truth["churn_events"]
     months = customer_months(weekly)
     orders = tables["orders"]
@@ -97,7 +103,7 @@ def headline_figures(tables: dict[str, pl.DataFrame], truth: dict[str, pl.DataFr
     auc_dates = [weeks[int(q * (len(weeks) - 5))] for q in (0.25, 0.5, 0.75, 1.0)] if len(weeks) > 8 else []
     return {
         "monthly_churn": monthly_churn_rate(weekly, events),
-        "events_per_customer_year": tables["events"].height / tables["customers"].height * 365.0 / days,
+        "events_per_customer_year": event_count / tables["customers"].height * 365.0 / days,
         "tickets_per_customer_month": tables["tickets"].height / months,
         "orders_per_customer_month": orders.height / months,
         "late_delivery_share": late.height / max(due.height, 1),

@@ -52,7 +52,7 @@ class SatisfactionParams:
 
 @dataclass(frozen=True)
 class UsageParams:
-    events_per_active_day: float = 0.38  # ~100 events per customer-year once churn and late signups are counted
+    events_per_active_day: float = 0.34  # ~100 events per customer-year once churn and late signups are counted
     rate_sd: float = 0.90  # lognormal spread: a few power users, many light users
     satisfaction_effect: float = 0.55  # log-rate per unit satisfaction: unhappy customers use the product less
     weekend_factor: float = 0.75  # less activity on Saturdays and Sundays
@@ -161,7 +161,7 @@ class SurveyParams:
 
 @dataclass(frozen=True)
 class ChurnParams:
-    base_daily_hazard: float = 0.00014  # calibrated for ~2.5% monthly churn with the effects below
+    base_daily_hazard: float = 0.0002  # calibrated for ~2.5% monthly churn with the effects below
     satisfaction_effect: float = -1.5  # log-hazard per unit satisfaction: the main driver
     usage_effect: float = -0.7  # log-hazard per unit of ln(recent usage / typical usage)
     plan_log_hazard: tuple[float, ...] = (0.30, 0.0, -0.35)  # cheap plans churn more
