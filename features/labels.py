@@ -19,7 +19,7 @@ import polars as pl
 
 from configs import Config
 from features.population import Tables, eligible, lazy, qualifying_events
-from features.timeline import as_of_instant, dates_frame
+from features.timeline import as_of_instant, dates_frame, with_later_facts
 
 _OPEN_ENDED = datetime(9999, 12, 31)
 
@@ -36,14 +36,13 @@ def _with_horizon(dates: pl.DataFrame, config: Config) -> pl.DataFrame:
 
 
 def _subscription_end(subscriptions: pl.LazyFrame, dates: pl.DataFrame, config: Config) -> pl.LazyFrame:
-    has_end = "ended_at" in subscriptions.collect_schema().names()
-    end = pl.col("ended_at").fill_null(pl.lit(_OPEN_ENDED).dt.replace_time_zone("UTC")) if has_end else pl.lit(_OPEN_ENDED).dt.replace_time_zone("UTC")
+    end = pl.col("ended_at").fill_null(pl.lit(_OPEN_ENDED).dt.replace_time_zone("UTC"))
     # the last end among the subscriptions held by the end of the horizon
     last_end = pl.when(pl.col("started_at") < pl.col("_horizon_end")).then(end).max()
     started = pl.col("started_at")
     restarted = ((started >= pl.col("_t")) & (started >= last_end) & (started <= last_end + pl.duration(days=config.churn.grace_days))).any()
     return (
-        subscriptions.join(dates.lazy(), how="cross")
+        with_later_facts(subscriptions, "subscriptions").join(dates.lazy(), how="cross")
         .group_by("as_of", "customer_id")
         .agg(((last_end < pl.col("_horizon_end").first()) & ~restarted).alias("churned"))
     )

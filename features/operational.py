@@ -15,7 +15,7 @@ from datetime import datetime
 import polars as pl
 
 from features.catalog import Feature, FeatureSpec, checked_slugs, select_exprs, window_counts
-from features.timeline import days_before, known_at, rows_before
+from features.timeline import days_before, known_at, rows_before, with_later_facts
 
 FAMILY = "operational"
 REPEAT_CONTACT_DAYS = 7
@@ -97,7 +97,7 @@ def build_tickets(tickets: pl.LazyFrame, dates: pl.DataFrame, *, tz: str, window
         # the previous ticket is older than this one, so known whenever this one is
         ((pl.col("opened_at") - previous).dt.total_microseconds() <= REPEAT_CONTACT_DAYS * _US_PER_DAY).fill_null(False).alias("_repeat")
     )
-    rows = rows_before(with_repeat, dates, "opened_at", tz).with_columns(known_at("resolved_at", pl.col("_t")).alias("_resolved_at"))
+    rows = rows_before(with_later_facts(with_repeat, "tickets"), dates, "opened_at", tz).with_columns(known_at("resolved_at", pl.col("_t")).alias("_resolved_at"))
     return _family_frame(rows, aggs, features, with_usual)
 
 
@@ -141,11 +141,10 @@ def order_features(windows: Sequence[int], columns: set[str], with_usual: bool =
 def build_orders(orders: pl.LazyFrame, dates: pl.DataFrame, *, tz: str, windows: Sequence[int], with_usual: bool = False) -> pl.LazyFrame:
     columns = set(orders.collect_schema().names())
     aggs, features = order_features(windows, columns, with_usual)
-    rows = rows_before(orders, dates, "ordered_at", tz)
+    rows = rows_before(with_later_facts(orders, "orders"), dates, "ordered_at", tz)
     if "promised_at" in columns:
-        delivered = known_at("delivered_at", pl.col("_t")) if "delivered_at" in columns else pl.lit(None, pl.Datetime("us", "UTC"))
         promised = pl.col("promised_at")
-        rows = rows.with_columns(delivered.alias("_delivered_at")).with_columns(
+        rows = rows.with_columns(known_at("delivered_at", pl.col("_t")).alias("_delivered_at")).with_columns(
             days_before("promised_at", tz, pl.col("_day")).alias("_promised_days_ago"),
             ((promised < pl.col("_t")) & (pl.col("_delivered_at").is_null() | (pl.col("_delivered_at") > promised))).fill_null(False).alias("_late"),
             (_hours(pl.coalesce(pl.col("_delivered_at"), pl.col("_t")), promised) / 24).alias("_delay_days"),

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from configs import Config
-from features.timeline import as_of_instant, dates_frame, rows_before
+from features.timeline import as_of_instant, dates_frame, rows_before, with_later_facts
 
 Tables = Mapping[str, pl.DataFrame | pl.LazyFrame]
 
@@ -30,9 +30,9 @@ def qualifying_events(events: pl.LazyFrame, config: Config) -> pl.LazyFrame:
 
 def active_subscriptions(subscriptions: pl.LazyFrame, dates: pl.DataFrame, tz: str) -> pl.LazyFrame:
     """(as_of, customer_id) with a subscription active at T."""
-    ended = pl.col("ended_at") if "ended_at" in subscriptions.collect_schema().names() else pl.lit(None, pl.Datetime("us", "UTC"))
+    ended = pl.col("ended_at")
     return (
-        rows_before(subscriptions, dates, "started_at", tz)
+        rows_before(with_later_facts(subscriptions, "subscriptions"), dates, "started_at", tz)
         .filter(ended.is_null() | (ended >= pl.col("_t")))
         .select("as_of", "customer_id")
         .unique()

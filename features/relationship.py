@@ -16,7 +16,7 @@ import polars as pl
 
 from configs import Config
 from features.catalog import Feature, FeatureSpec, select_exprs
-from features.timeline import known_at, rows_before
+from features.timeline import known_at, rows_before, with_later_facts
 
 FAMILY = "relationship"
 MAX_CATEGORIES = 1000  # a text attribute with more distinct values is an identifier, not a category
@@ -89,6 +89,6 @@ def build_subscriptions(subscriptions: pl.LazyFrame, dates: pl.DataFrame, *, tz:
     """A subscription ending at or after T is active at T (its end was not known yet)."""
     columns = set(subscriptions.collect_schema().names())
     aggs, features = subscription_features(columns)
-    ended = known_at("ended_at", pl.col("_t")) if "ended_at" in columns else pl.lit(None, pl.Datetime("us", "UTC"))
-    rows = rows_before(subscriptions, dates, "started_at", tz).with_columns(ended.alias("_ended_at"))
+    rows = rows_before(with_later_facts(subscriptions, "subscriptions"), dates, "started_at", tz)
+    rows = rows.with_columns(known_at("ended_at", pl.col("_t")).alias("_ended_at"))
     return rows.group_by("as_of", "customer_id").agg(aggs).select("as_of", "customer_id", *select_exprs(features, with_usual=False))

@@ -15,7 +15,7 @@ import polars as pl
 
 from configs.schema import SurveyConfig
 from features.catalog import Feature, FeatureSpec, select_exprs, window_counts
-from features.timeline import as_of_instant, days_before, known_at, rows_before
+from features.timeline import as_of_instant, days_before, known_at, rows_before, with_later_facts
 
 FAMILY = "survey"
 TABLE = "surveys"
@@ -74,7 +74,7 @@ def build_survey(surveys: pl.LazyFrame, dates: pl.DataFrame, *, tz: str, windows
     # an invitation sent at or before this instant is old enough to count as ignored
     matured_by = pl.Series([as_of_instant(d - timedelta(days=survey.response_window_days), tz) for d in dates["as_of"]])
     rows = (
-        rows_before(surveys, dates.with_columns(matured_by.alias("_matured_by")), "sent_at", tz)
+        rows_before(with_later_facts(surveys, TABLE), dates.with_columns(matured_by.alias("_matured_by")), "sent_at", tz)
         .with_columns(known_at("responded_at", pl.col("_t")).alias("_responded_at"))
         .with_columns(
             pl.when(_ANSWERED).then(pl.col("score")).alias("_score"),

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from configs import Config
+from features.contract import TABLES
 
 EPOCH = date(1970, 1, 1)
 # Fewer than this many snapshot dates leave no two training snapshots beside validation and test.
@@ -57,6 +58,23 @@ def dates_frame(dates: Sequence[date], tz: str) -> pl.DataFrame:
         },
         schema={"as_of": pl.Date, "_day": pl.Int32, "_t": pl.Datetime("us", "UTC")},
     )
+
+
+# Optional contract columns that record a later fact about an older row. A table without one
+# simply never knew that fact: the column is added as nulls so every builder can rely on it.
+LATER_FACTS = {
+    "tickets": ("resolved_at",),
+    "orders": ("delivered_at",),
+    "surveys": ("responded_at", "score"),
+    "subscriptions": ("ended_at",),
+}
+
+
+def with_later_facts(table: pl.LazyFrame, name: str) -> pl.LazyFrame:
+    """``table`` with its missing later-fact columns added as typed nulls."""
+    present = set(table.collect_schema().names())
+    missing = [TABLES[name].column(c) for c in LATER_FACTS[name] if c not in present]
+    return table.with_columns([pl.lit(None, c.dtype).alias(c.name) for c in missing]) if missing else table
 
 
 def known_at(column: str, t: pl.Expr) -> pl.Expr:

@@ -1,0 +1,78 @@
+"""Relationship features: tenure, attribute codes with a stored mapping, PII never used, subscriptions at T."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from features.relationship import build_customers, build_subscriptions, learn_attributes
+from features.timeline import dates_frame
+
+AS_OF = date(2025, 6, 1)
+T = datetime(2025, 6, 1, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+DATES = dates_frame([AS_OF], "UTC")
+
+
+def customers() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C3", "C4"],
+            "signup_at": [T - 10 * DAY, T - DAY, T - 400 * DAY, T],  # C4 signs up at T: not a customer yet
+            "plan": ["pro", "basic", None, "enterprise"],
+            "monthly_value": [30.0, 10.0, 20.0, 99.0],
+            "email": ["a@x", "b@x", "c@x", "d@x"],
+            "internal_score": [1, 2, 3, 4],
+        },
+        schema_overrides={"signup_at": pl.Datetime("us", "UTC")},
+    )
+
+
+def test_attributes_exclude_pii_and_excluded_columns(make_config) -> None:
+    config = make_config(source={"pii": {"customers": ["email"]}, "exclude": {"customers": ["internal_score"]}})
+    numeric, categories = learn_attributes(customers().lazy(), config, T)
+    assert numeric == ("monthly_value",)
+    # learned from customers signed up before T only: 'enterprise' (C4) is unseen
+    assert categories == {"plan": ("basic", "pro")}
+
+
+def test_tenure_and_stable_codes(make_config) -> None:
+    config = make_config(source={"pii": {"customers": ["email"]}, "exclude": {"customers": ["internal_score"]}})
+    numeric, categories = learn_attributes(customers().lazy(), config, T)
+    got = build_customers(customers().lazy(), DATES, tz="UTC", numeric=numeric, categories=categories).collect().sort("customer_id")
+    expected = pl.DataFrame(
+        {"as_of": [AS_OF] * 3, "customer_id": ["C1", "C2", "C3"], "tenure_days": [10, 1, 400], "monthly_value": [30.0, 10.0, 20.0], "plan": [1, 0, None]},
+        schema_overrides={"tenure_days": pl.Int32, "plan": pl.Int32},
+    )
+    assert_frame_equal(got, expected)
+    # an unseen label at scoring is null, never a new code
+    later = customers().with_columns(pl.col("signup_at").dt.offset_by("-1y"))
+    codes = build_customers(later.lazy(), DATES, tz="UTC", numeric=numeric, categories=categories).collect().sort("customer_id")
+    assert codes["plan"].to_list() == [1, 0, None, None]
+
+
+def test_a_subscription_ending_after_t_is_active_at_t() -> None:
+    subscriptions = pl.DataFrame(
+        {
+            "customer_id": ["C1", "C1", "C2", "C3", "C4"],
+            "started_at": [T - 300 * DAY, T - 100 * DAY, T - 50 * DAY, T - 20 * DAY, T],
+            "ended_at": [T - 100 * DAY, T + 10 * DAY, T, None, None],
+            "amount": [10.0, 20.0, 15.0, 5.0, 9.0],
+        },
+        schema_overrides={"started_at": pl.Datetime("us", "UTC"), "ended_at": pl.Datetime("us", "UTC")},
+    )
+    got = build_subscriptions(subscriptions.lazy(), DATES, tz="UTC").collect().sort("customer_id")
+    expected = pl.DataFrame(
+        {
+            "as_of": [AS_OF] * 3,
+            "customer_id": ["C1", "C2", "C3"],
+            "subscriptions_active": [1, 1, 1],
+            "subscriptions_ended": [1, 0, 0],
+            "subscription_days": [300, 50, 20],
+            "subscription_amount": [20.0, 15.0, 5.0],
+        },
+        schema_overrides={c: pl.Int32 for c in ("subscriptions_active", "subscriptions_ended", "subscription_days")},
+    )
+    assert_frame_equal(got, expected)
