@@ -6,10 +6,11 @@ plan; the active ones use the product, are billed, order, write to support and a
 then satisfaction reverts toward its baseline, takes the day's noise and the day's shocks.
 
 The loop runs over days and mechanisms, never over customers or rows. Before day 0 a burn-in
-runs the same dynamics without writing anything or letting anyone churn, so the installed base
-starts day 0 with the satisfaction its incident history gives it. The written history (events,
-tickets, surveys, ...) therefore starts at `start`; only `signup_at` and `started_at` of the
-installed base lie before it.
+runs the same dynamics without writing anything, surveying or letting anyone churn, so the
+installed base (drawn as survivors of its tenure, see population.py) starts day 0 with the
+satisfaction its recent incidents give it and the first weeks look like the last. The written
+history (events, tickets, surveys, ...) starts at `start`; only `signup_at` and `started_at` of
+the installed base lie before it.
 """
 
 from __future__ import annotations
@@ -20,36 +21,11 @@ from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from simulator import billing, fulfilment, support, surveys, usage
 from simulator.population import Population, draw_population
-from simulator.tables import (
-    DAY_US,
-    HOUR_US,
-    SCHEMAS,
-    TRUTH_SCHEMAS,
-    Rows,
-    id_array,
-    id_width,
-    label_array,
-    nullable,
-    ts_array,
-)
-from simulator.world import (
-    ACQUISITION_CHANNELS,
-    BILLING_KINDS,
-    EVENT_CHANNELS,
-    EVENT_TYPES,
-    ORDER_STATUSES,
-    PLANS,
-    REGIONS,
-    SURVEY_CHANNELS,
-    SURVEY_TRIGGERS,
-    TICKET_CATEGORIES,
-    TICKET_CHANNELS,
-    WorldParams,
-)
+from simulator.tables import DAY_US, HOUR_US, LAYOUTS, SCHEMAS, TRUTH_SCHEMAS, Rows, assemble, id_array, id_width
+from simulator.world import PLANS, SURVEY_CHANNELS, SURVEY_TRIGGERS, WorldParams
 
 RING_DAYS = 40  # delayed effects (late deliveries, reopened tickets, survey answers) land within this many days
 EVENTS_PER_CHUNK = 2_000_000  # events are streamed to the sink in chunks of about this many rows
@@ -110,7 +86,6 @@ class _State:
         c = params.churn
         life = rng.normal(0.0, c.life_event_sd, n)
         prices = np.asarray(params.population.plan_prices)
-        zeros_i = lambda: np.zeros(n, np.int32)  # noqa: E731
         return cls(
             sat=sat,
             life=life,
@@ -126,17 +101,17 @@ class _State:
             invite_load=np.zeros(n, np.float32),
             last_invite_day=np.full(n, NEVER, np.int32),
             last_answer_day=np.full(n, NEVER, np.int32),
-            churn_count=zeros_i(),
+            churn_count=np.zeros(n, np.int32),
             first_churn_us=np.full(n, -1, np.int64),
             last_churn_us=np.full(n, -1, np.int64),
             last_churn_day=np.full(n, NEVER, np.int32),
             won_back=np.zeros(n, bool),
-            tickets=zeros_i(),
-            handoffs=zeros_i(),
-            long_waits=zeros_i(),
-            late_deliveries=zeros_i(),
-            payment_failures=zeros_i(),
-            answered=zeros_i(),
+            tickets=np.zeros(n, np.int32),
+            handoffs=np.zeros(n, np.int32),
+            long_waits=np.zeros(n, np.int32),
+            late_deliveries=np.zeros(n, np.int32),
+            payment_failures=np.zeros(n, np.int32),
+            answered=np.zeros(n, np.int32),
             ring_shock=np.zeros((RING_DAYS, n), np.float32),
             ring_late=np.zeros((RING_DAYS, n), bool),
             ring_answer=np.zeros((RING_DAYS, n), bool),
@@ -274,10 +249,16 @@ class _Simulation:
         st.gap_end_us[moving] = new_start
         st.sub_start_us[moving] = new_start
 
-    def _end_subscriptions(self, who: np.ndarray, ended_us: np.ndarray) -> None:
+    def _end_subscriptions(self, who: np.ndarray, ended_us: np.ndarray, ended: bool = True) -> None:
+        """Record the current subscriptions of `who` (still open at today when `ended` is False)."""
         st = self.state
         self.subscriptions.add(
-            customer=who, started=st.sub_start_us[who], ended=ended_us, has_end=np.ones(len(who), bool), plan=st.sub_plan[who], amount=st.sub_amount[who]
+            customer=who,
+            started=st.sub_start_us[who],
+            ended=ended_us,
+            has_end=np.full(len(who), ended),
+            plan=st.sub_plan[who],
+            amount=np.round(st.sub_amount[who], 2),
         )
 
     # ---------------------------------------------------------------- activity
@@ -436,195 +417,82 @@ class _Simulation:
         self.sink.write(name, table)
         self.row_counts[name] = self.row_counts.get(name, 0) + table.num_rows
 
-    def _ids(self, rows: np.ndarray) -> pa.Array:
-        return pc.take(self.customer_ids, pa.array(rows, pa.int64()))
-
     def _flush_events(self, final: bool = False) -> None:
-        if self.events.count == 0 and not (final and "events" not in self.row_counts):
-            return
-        ev = self.events
-        table = pa.Table.from_arrays(
-            [
-                self._ids(ev.column("customer", np.int64)),
-                ts_array(ev.column("ts", np.int64)),
-                label_array(EVENT_TYPES, ev.column("event_type", np.int8)),
-                label_array(EVENT_CHANNELS, ev.column("channel", np.int8)),
-                pa.array(ev.column("value", np.float64)),
-            ],
-            schema=SCHEMAS["events"],
-        )
-        self._write("events", table)
-        ev.clear()
+        if self.events.count or (final and "events" not in self.row_counts):
+            self._write("events", self._assemble("events", self.events.columns()))
+            self.events.clear()
+
+    def _assemble(self, name: str, columns: dict[str, np.ndarray], order: np.ndarray | None = None, schema: pa.Schema | None = None) -> pa.Table:
+        return assemble(schema or SCHEMAS[name], LAYOUTS[name], columns, self.customer_ids, order)
 
     def _write_truth(self, d: int, day_us: int, subscribed: np.ndarray, at_risk: np.ndarray, hazard: np.ndarray) -> None:
+        """Weekly ground truth: everyone signed up before this day's 00:00 (a prefix, ids are in signup order)."""
         st, pop = self.state, self.pop
-        m = int(np.searchsorted(pop.signup_us, day_us))  # signed up before 00:00 (ids are in signup order)
-        hz = np.zeros(m)
-        hz[at_risk] = hazard
+        m = int(np.searchsorted(pop.signup_us, day_us))
+        churn_hazard = np.zeros(m)
+        churn_hazard[at_risk] = hazard
         score = surveys.would_score(self.truth_rng, self.p.surveys, st.sat[:m], pop.rating_style[:m])
-        week = (self.start - date(1970, 1, 1)).days + d
-        table = pa.Table.from_arrays(
-            [
-                self.customer_ids.slice(0, m),
-                pa.array(np.full(m, week, np.int32)).cast(pa.date32()),
-                pa.array(st.sat[:m].astype(np.float32)),
-                nullable(hz, subscribed[:m], pa.float64()),
-                pa.array(score),
-                pa.array(score <= self.p.dissatisfied_max_score),
-                pa.array(st.last_answer_day[:m] < d - self.p.silent_days),
-                pa.array(subscribed[:m]),
-            ],
-            schema=TRUTH_SCHEMAS["weekly"],
-        )
-        self._write("ground_truth/weekly", table)
+        columns = {
+            "customer": np.arange(m),
+            "week": np.full(m, (self.start - date(1970, 1, 1)).days + d, np.int32),
+            "satisfaction": st.sat[:m],
+            "churn_hazard": churn_hazard,
+            "would_score": score,
+            "dissatisfied": score <= self.p.dissatisfied_max_score,
+            "silent": st.last_answer_day[:m] < d - self.p.silent_days,
+            "active": subscribed[:m],
+        }
+        self._write("ground_truth/weekly", self._assemble("weekly", columns, schema=TRUTH_SCHEMAS["weekly"]))
 
     def _write_final_tables(self) -> None:
-        for name, table in self._final_tables().items():
-            self._write(name, table)
-
-    def _final_tables(self) -> dict[str, pa.Table]:
-        st, pop, n = self.state, self.pop, self.pop.size
-        numbers = pa.array(np.arange(1, n + 1)).cast(pa.string())
-        customers = pa.Table.from_arrays(
-            [
-                self.customer_ids,
-                ts_array(pop.signup_us),
-                label_array(PLANS, pop.plan),
-                label_array(REGIONS, pop.region),
-                label_array(ACQUISITION_CHANNELS, pop.acquisition),
-                pa.array(np.round(pop.monthly_value, 2)),
-                pc.binary_join_element_wise("c", numbers, "@example.com", ""),
-                pc.binary_join_element_wise("Customer ", numbers, ""),
-            ],
-            schema=SCHEMAS["customers"],
-        )
-
-        # open subscriptions of everyone who is a customer at today, then all rows by customer and start
-        open_ = np.flatnonzero(st.active)
-        self.subscriptions.add(
-            customer=open_,
-            started=st.sub_start_us[open_],
-            ended=np.zeros(len(open_), np.int64),
-            has_end=np.zeros(len(open_), bool),
-            plan=st.sub_plan[open_],
-            amount=st.sub_amount[open_],
-        )
-        s = self.subscriptions
-        order = np.lexsort((s.column("started", np.int64), s.column("customer", np.int64)))
-        subscriptions = pa.Table.from_arrays(
-            [
-                self._ids(s.column("customer", np.int64)[order]),
-                ts_array(s.column("started", np.int64)[order]),
-                ts_array(s.column("ended", np.int64)[order], s.column("has_end", bool)[order]),
-                label_array(PLANS, s.column("plan", np.int8)[order]),
-                pa.array(np.round(s.column("amount", np.float64)[order], 2)),
-            ],
-            schema=SCHEMAS["subscriptions"],
-        )
-
-        t = self.tickets
-        tickets = pa.Table.from_arrays(
-            [
-                id_array("T", np.arange(1, t.count + 1), id_width(t.count)),
-                self._ids(t.column("customer", np.int64)),
-                ts_array(t.column("opened", np.int64)),
-                ts_array(t.column("resolved", np.int64), t.column("has_resolved", bool)),
-                label_array(TICKET_CHANNELS, t.column("channel", np.int8)),
-                label_array(TICKET_CATEGORIES, t.column("category", np.int8)),
-                pa.array(t.column("wait_seconds", np.float64)),
-                pa.array(t.column("handoffs", np.int64)),
-                pa.array(t.column("reopened", bool)),
-                pa.array(t.column("escalated", bool)),
-            ],
-            schema=SCHEMAS["tickets"],
-        )
-
-        o = self.orders
-        orders = pa.Table.from_arrays(
-            [
-                id_array("O", np.arange(1, o.count + 1), id_width(o.count)),
-                self._ids(o.column("customer", np.int64)),
-                ts_array(o.column("ordered", np.int64)),
-                ts_array(o.column("promised", np.int64)),
-                ts_array(o.column("delivered", np.int64), o.column("has_delivered", bool)),
-                pa.array(o.column("amount", np.float64)),
-                label_array(ORDER_STATUSES, o.column("status", np.int8)),
-            ],
-            schema=SCHEMAS["orders"],
-        )
-
-        b = self.billing
-        order = np.argsort(b.column("ts", np.int64), kind="stable")
-        billing_table = pa.Table.from_arrays(
-            [
-                self._ids(b.column("customer", np.int64)[order]),
-                ts_array(b.column("ts", np.int64)[order]),
-                label_array(BILLING_KINDS, b.column("kind", np.int8)[order]),
-                pa.array(b.column("amount", np.float64)[order]),
-            ],
-            schema=SCHEMAS["billing"],
-        )
-
-        v = self.surveys
-        survey_ids = id_array("S", np.arange(1, v.count + 1), id_width(v.count))
-        has_responded = v.column("has_responded", bool)
-        score = v.column("score", np.int8)
-        survey_customers = self._ids(v.column("customer", np.int64))
-        surveys_table = pa.Table.from_arrays(
-            [
-                survey_ids,
-                survey_customers,
-                ts_array(v.column("sent", np.int64)),
-                ts_array(v.column("responded", np.int64), has_responded),
-                nullable(score.astype(np.float64), has_responded, pa.float64()),
-                label_array(SURVEY_CHANNELS, v.column("channel", np.int8)),
-                label_array(SURVEY_TRIGGERS, v.column("trigger", np.int8)),
-            ],
-            schema=SCHEMAS["surveys"],
-        )
-        survey_truth = pa.Table.from_arrays(
-            [
-                survey_ids,
-                survey_customers,
-                pa.array(v.column("satisfaction", np.float32)),
-                pa.array(v.column("response_probability", np.float32)),
-                pa.array(score),
-            ],
-            schema=TRUTH_SCHEMAS["surveys"],
-        )
-
-        churned = st.first_churn_us >= 0
-        churn = pa.Table.from_arrays(
-            [
-                self.customer_ids,
-                ts_array(st.first_churn_us, churned),
-                pa.array(st.churn_count),
-                ts_array(st.last_churn_us, churned),
-                pa.array(st.won_back),
-                pa.array(st.active),  # plan-change gaps always end before today
-                pa.array(pop.baseline),
-                pa.array(st.sat.astype(np.float32)),
-                pa.array(pop.frailty),
-                *(pa.array(a) for a in (st.tickets, st.handoffs, st.long_waits, st.late_deliveries, st.payment_failures, st.answered)),
-            ],
-            schema=TRUTH_SCHEMAS["churn"],
-        )
-        e = self.churn_events
-        churn_events = pa.Table.from_arrays(
-            [self._ids(e.column("customer", np.int64)), ts_array(e.column("ts", np.int64)), pa.array(e.column("involuntary", bool))],
-            schema=TRUTH_SCHEMAS["churn_events"],
-        )
-        return {
-            "customers": customers,
-            "subscriptions": subscriptions,
-            "tickets": tickets,
-            "orders": orders,
-            "billing": billing_table,
-            "surveys": surveys_table,
-            "ground_truth/churn": churn,
-            "ground_truth/churn_events": churn_events,
-            "ground_truth/surveys": survey_truth,
+        st, pop = self.state, self.pop
+        customers = {
+            "customer": np.arange(pop.size),
+            "number": np.arange(1, pop.size + 1),
+            "signup_us": pop.signup_us,
+            "plan": pop.plan,
+            "region": pop.region,
+            "acquisition": pop.acquisition,
+            "monthly_value": np.round(pop.monthly_value, 2),
         }
+        self._write("customers", self._assemble("customers", customers))
+
+        current = np.flatnonzero(st.active)  # everyone subscribed at today holds one open subscription
+        self._end_subscriptions(current, np.zeros(len(current), np.int64), ended=False)
+        subs = self.subscriptions.columns()
+        by_customer = np.lexsort((subs["started"], subs["customer"])) if subs else None
+        self._write("subscriptions", self._assemble("subscriptions", subs, by_customer))
+
+        for name, rows in (("tickets", self.tickets), ("orders", self.orders)):
+            self._write(name, self._assemble(name, rows.columns()))
+        bills = self.billing.columns()
+        self._write("billing", self._assemble("billing", bills, np.argsort(bills["ts"], kind="stable") if bills else None))
+        invitations = self.surveys.columns()
+        self._write("surveys", self._assemble("surveys", invitations))
+        self._write("ground_truth/surveys", self._assemble("survey_truth", invitations, schema=TRUTH_SCHEMAS["surveys"]))
+
+        churn = {
+            "customer": np.arange(pop.size),
+            "churned": st.first_churn_us >= 0,
+            "first_churn_us": st.first_churn_us,
+            "last_churn_us": st.last_churn_us,
+            "churn_count": st.churn_count,
+            "won_back": st.won_back,
+            "active_at_today": st.active,  # plan-change gaps always end before today
+            "baseline_satisfaction": pop.baseline,
+            "final_satisfaction": st.sat,
+            "frailty": pop.frailty,
+            "tickets": st.tickets,
+            "handoffs": st.handoffs,
+            "long_waits": st.long_waits,
+            "late_deliveries": st.late_deliveries,
+            "payment_failures": st.payment_failures,
+            "surveys_answered": st.answered,
+        }
+        self._write("ground_truth/churn", self._assemble("churn", churn, schema=TRUTH_SCHEMAS["churn"]))
+        self._write(
+            "ground_truth/churn_events", self._assemble("churn_events", self.churn_events.columns(), schema=TRUTH_SCHEMAS["churn_events"])
+        )
 
 
 def run_world(params: WorldParams, customers: int, days: int, seed: int, start: date, sink: TableSink) -> dict[str, int]:

@@ -7,11 +7,26 @@ an id column is a fixed-width byte buffer, a label column is a `take` from a sho
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from simulator.world import (
+    ACQUISITION_CHANNELS,
+    BILLING_KINDS,
+    EVENT_CHANNELS,
+    EVENT_TYPES,
+    ORDER_STATUSES,
+    PLANS,
+    REGIONS,
+    SURVEY_CHANNELS,
+    SURVEY_TRIGGERS,
+    TICKET_CATEGORIES,
+    TICKET_CHANNELS,
+)
 
 TS = pa.timestamp("us", tz="UTC")
 DAY_US = 86_400_000_000
@@ -155,10 +170,6 @@ def ts_array(values_us: np.ndarray, valid: np.ndarray | None = None) -> pa.Array
     return pa.array(np.asarray(values_us, dtype=np.int64), type=pa.int64(), mask=mask).cast(TS)
 
 
-def nullable(values: np.ndarray, valid: np.ndarray, type_: pa.DataType) -> pa.Array:
-    return pa.array(values, type=type_, mask=~np.asarray(valid, dtype=bool))
-
-
 class Rows:
     """Column chunks appended day by day, concatenated once at the end."""
 
@@ -176,10 +187,138 @@ class Rows:
             self._chunks[name].append(np.asarray(values))
         self.count += n
 
-    def column(self, name: str, dtype: np.dtype | type) -> np.ndarray:
-        chunks = self._chunks.get(name)
-        return np.concatenate(chunks).astype(dtype, copy=False) if chunks else np.empty(0, dtype=dtype)
+    def columns(self) -> dict[str, np.ndarray]:
+        return {name: np.concatenate(chunks) for name, chunks in self._chunks.items()}
 
     def clear(self) -> None:
         self._chunks.clear()
         self.count = 0
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an output column comes from: a numpy column, turned into labels, ids or nullable values."""
+
+    column: str  # key in the numpy columns; "#row" numbers the rows 1..n
+    labels: tuple[str, ...] | None = None  # integer codes -> these names
+    ids: str | None = None  # "C": customer row index -> customer id; otherwise the prefix of "#row" ids
+    valid: str | None = None  # key of a boolean column: False -> null
+    text: tuple[str, str] | None = None  # integer column -> prefix + decimal + suffix
+
+
+_CUSTOMER = Source("customer", ids="C")
+
+# output column -> source, for every table assembled from simulated rows
+LAYOUTS: dict[str, dict[str, Source]] = {
+    "customers": {
+        "customer_id": _CUSTOMER,
+        "signup_at": Source("signup_us"),
+        "plan": Source("plan", PLANS),
+        "region": Source("region", REGIONS),
+        "acquisition_channel": Source("acquisition", ACQUISITION_CHANNELS),
+        "monthly_value": Source("monthly_value"),
+        "email": Source("number", text=("c", "@example.com")),
+        "name": Source("number", text=("Customer ", "")),
+    },
+    "events": {
+        "customer_id": _CUSTOMER,
+        "ts": Source("ts"),
+        "event_type": Source("event_type", EVENT_TYPES),
+        "channel": Source("channel", EVENT_CHANNELS),
+        "value": Source("value"),
+    },
+    "subscriptions": {
+        "customer_id": _CUSTOMER,
+        "started_at": Source("started"),
+        "ended_at": Source("ended", valid="has_end"),
+        "plan": Source("plan", PLANS),
+        "amount": Source("amount"),
+    },
+    "tickets": {
+        "ticket_id": Source("#row", ids="T"),
+        "customer_id": _CUSTOMER,
+        "opened_at": Source("opened"),
+        "resolved_at": Source("resolved", valid="has_resolved"),
+        "channel": Source("channel", TICKET_CHANNELS),
+        "category": Source("category", TICKET_CATEGORIES),
+        "wait_seconds": Source("wait_seconds"),
+        "handoffs": Source("handoffs"),
+        "reopened": Source("reopened"),
+        "escalated": Source("escalated"),
+    },
+    "orders": {
+        "order_id": Source("#row", ids="O"),
+        "customer_id": _CUSTOMER,
+        "ordered_at": Source("ordered"),
+        "promised_at": Source("promised"),
+        "delivered_at": Source("delivered", valid="has_delivered"),
+        "amount": Source("amount"),
+        "status": Source("status", ORDER_STATUSES),
+    },
+    "billing": {"customer_id": _CUSTOMER, "ts": Source("ts"), "kind": Source("kind", BILLING_KINDS), "amount": Source("amount")},
+    "surveys": {
+        "survey_id": Source("#row", ids="S"),
+        "customer_id": _CUSTOMER,
+        "sent_at": Source("sent"),
+        "responded_at": Source("responded", valid="has_responded"),
+        "score": Source("score", valid="has_responded"),
+        "channel": Source("channel", SURVEY_CHANNELS),
+        "trigger": Source("trigger", SURVEY_TRIGGERS),
+    },
+    "weekly": {
+        "customer_id": _CUSTOMER,
+        "week": Source("week"),
+        "satisfaction": Source("satisfaction"),
+        "churn_hazard": Source("churn_hazard", valid="active"),
+        "would_score": Source("would_score"),
+        "dissatisfied": Source("dissatisfied"),
+        "silent": Source("silent"),
+        "active": Source("active"),
+    },
+    "churn": {
+        "customer_id": _CUSTOMER,
+        "churned_at": Source("first_churn_us", valid="churned"),
+        "last_churned_at": Source("last_churn_us", valid="churned"),
+        **{name: Source(name) for name in ("churn_count", "won_back", "active_at_today", "baseline_satisfaction", "final_satisfaction", "frailty")},
+        **{name: Source(name) for name in ("tickets", "handoffs", "long_waits", "late_deliveries", "payment_failures", "surveys_answered")},
+    },
+    "churn_events": {"customer_id": _CUSTOMER, "churned_at": Source("ts"), "involuntary": Source("involuntary")},
+    "survey_truth": {
+        "survey_id": Source("#row", ids="S"),
+        "customer_id": _CUSTOMER,
+        "satisfaction": Source("satisfaction"),
+        "response_probability": Source("response_probability"),
+        "would_score": Source("score"),
+    },
+}
+
+
+def assemble(
+    schema: pa.Schema, layout: Mapping[str, Source], columns: Mapping[str, np.ndarray], customer_ids: pa.Array, order: np.ndarray | None = None
+) -> pa.Table:
+    """Build a table of `schema` from numpy `columns` as `layout` says, rows optionally reordered by `order`."""
+    if not columns:
+        return schema.empty_table()
+    n = len(next(iter(columns.values())))
+
+    def take(name: str) -> np.ndarray:
+        return columns[name] if order is None else columns[name][order]
+
+    arrays = []
+    for field in schema:
+        source = layout[field.name]
+        valid = None if source.valid is None else take(source.valid).astype(bool)
+        if source.column == "#row":
+            arrays.append(id_array(source.ids, np.arange(1, n + 1), id_width(n)))
+        elif source.ids == "C":
+            arrays.append(pc.take(customer_ids, pa.array(take(source.column), pa.int64())))
+        elif source.text is not None:
+            decimal = pa.array(take(source.column)).cast(pa.string())
+            arrays.append(pc.binary_join_element_wise(source.text[0], decimal, source.text[1], ""))
+        elif source.labels is not None:
+            arrays.append(label_array(source.labels, take(source.column)))
+        elif field.type == TS:
+            arrays.append(ts_array(take(source.column), valid))
+        else:
+            arrays.append(pa.array(take(source.column), type=field.type, mask=None if valid is None else ~valid))
+    return pa.Table.from_arrays(arrays, schema=schema)
