@@ -48,7 +48,7 @@ def headline_figures(out: Path, today, days: int) -> dict:
 
     tables = {name: pl.read_parquet(out / f"{name}.parquet") for name in ("customers", "tickets", "orders", "billing", "surveys")}
     events = pl.scan_parquet(out / "events.parquet").select(pl.len()).collect().item()
-    truth = {name: pl.read_parquet(out / "ground_truth" / f"{name}.parquet") for name in ("weekly", "churn", "churn_events")}
+    truth = {name: pl.read_parquet(out / "ground_truth" / f"{name}.parquet") for name in ("weekly", "churn", "churn_events", "surveys")}
     return {k: round(v, 4) for k, v in figures(tables, truth, today, days, event_count=events).items()}
 
 

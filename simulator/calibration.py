@@ -101,6 +101,7 @@ def headline_figures(
     surveys = tables["surveys"]
     weeks = weekly.filter(pl.col("active"))["week"].unique().sort()
     auc_dates = [weeks[int(q * (len(weeks) - 5))] for q in (0.25, 0.5, 0.75, 1.0)] if len(weeks) > 8 else []
+    quintiles = response_rate_by_quintile(surveys, truth["surveys"], today) if "surveys" in truth and surveys.height >= 5 else None
     return {
         "monthly_churn": monthly_churn_rate(weekly, events),
         "events_per_customer_year": event_count / tables["customers"].height * 365.0 / days,
@@ -112,5 +113,6 @@ def headline_figures(
         "churners_never_answered": churners_never_answered(surveys, truth["churn"]),
         "dissatisfied_share": weekly.filter(pl.col("active"))["dissatisfied"].mean(),
         "respondent_dissatisfied_share": (surveys["score"].drop_nulls() <= 6).mean() if surveys.height else float("nan"),
+        **({} if quintiles is None else {f"response_rate_q{q}": r for q, r in quintiles.select("quintile", "response_rate").iter_rows()}),
         **{f"oracle_auc_{d.isoformat()}": oracle_auc(weekly, events, d) for d in auc_dates},
     }
