@@ -3,6 +3,12 @@
 Satisfaction lives on a latent scale centred near 0 (cross-customer sd about 0.8); effects on
 rates are multiplicative (log-linear). Every default is one line with its rationale, so tuning the
 world means reading and editing this file only.
+
+Measured with the defaults (20,000 customers x 365 days, seed 42; `bench/simulate.py --figures`):
+monthly churn 2.5%; ~100 events per customer-year; 0.39 tickets and 0.76 orders per
+customer-month; 7% of deliveries late; 3.4% of customers with a failed payment per month; 21% of
+invitations answered (9% in the least satisfied quintile, 38% in the most); 66% of churners never
+answered a survey before leaving; ROC-AUC of the true hazard for 30-day churn 0.79-0.83.
 """
 
 from __future__ import annotations
@@ -168,8 +174,8 @@ class ChurnParams:
     new_customer_log_hazard: float = 0.80  # early-tenure churn, decaying ...
     new_customer_decay_days: float = 120.0  # ... over the first months
     frailty_sd: float = 0.50  # unobserved, persistent propensity (life situation, competitors nearby)
-    life_event_sd: float = 0.45  # unobserved, transient shocks (moves, budget cuts); with frailty, tuned so the true hazard's 30-day AUC is ~0.82 ...
-    life_event_days: float = 10.0  # ... lasting about ten days: the unpredictable part of churn
+    life_event_sd: float = 0.45  # unobserved transient shocks (moves, budget cuts): with frailty, sets the true hazard's 30-day AUC ~0.82 ...
+    life_event_days: float = 10.0  # ... lasting about ten days: the part of churn nobody can foresee
     max_daily_hazard: float = 0.5  # numeric guard
     plan_change_per_day: float = 0.0004  # ~1.2% of customers change plan each month
     plan_change_gap_share: float = 0.45  # share of plan changes with a gap between old end and new start ...
