@@ -169,6 +169,106 @@ def scores(
     print_scores(console, frame, top, silent_only)
 
 
+run_app = typer.Typer(help="Run one flow now, locally (Prefect's local API unless PREFECT_API_URL is set).", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Run date YYYY-MM-DD (default: today in schedule.timezone; for simulated data, the simulated today)."),
+]
+
+
+def _run_flow(name: str, config: Path, as_of: str | None, **params):
+    """Call a flow in-process with the resolved config path; a contract error becomes a clean exit."""
+    from features.contract import ContractError
+    from flows import pipeline
+
+    flows = {
+        "ingest": pipeline.ingest,
+        "features": pipeline.build_features,
+        "train": pipeline.train,
+        "score": pipeline.score_flow,
+        "nightly": pipeline.nightly,
+    }
+    _load(config)  # fail fast with key paths before Prefect starts
+    try:
+        return flows[name](str(config.resolve()), _parse_date(as_of), **params)
+    except ContractError as exc:
+        _fail(str(exc))
+
+
+@run_app.command("ingest")
+def run_ingest(config: ConfigOption, as_of: AsOfOption = None) -> None:
+    """Read and validate the sources into a dated snapshot; quarantine bad rows in `rejects`.
+
+    Example:
+
+        quietchurn run ingest --config configs/demo.yaml --as-of 2026-01-01
+    """
+    result = _run_flow("ingest", config, as_of)
+    console.print(f"Snapshot {result['snapshot']} ({result['rejects']:,} rejected rows recorded).")
+
+
+@run_app.command("features")
+def run_features(
+    config: ConfigOption,
+    as_of: AsOfOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the feature frame here (Parquet).")] = None,
+) -> None:
+    """Build the point-in-time feature frame of every eligible customer as of a date.
+
+    Example:
+
+        quietchurn run features --config configs/demo.yaml --as-of 2026-01-01 --out features.parquet
+    """
+    result = _run_flow("features", config, as_of, out=str(out.resolve()) if out else None)
+    console.print(f"Feature frame {result['rows']:,} rows x {result['columns']} columns -> {result['path']}")
+
+
+@run_app.command("train")
+def run_train(config: ConfigOption, as_of: AsOfOption = None) -> None:
+    """Train, evaluate out of time, log to MLflow, register, and gate the `champion` alias.
+
+    Example:
+
+        quietchurn run train --config configs/demo.yaml
+    """
+    result = _run_flow("train", config, as_of)
+    state = "promoted to champion" if result["promoted"] else "registered (not promoted)"
+    console.print(f"Version {result['version']} {state}: {result['reason']}")
+    for note in result["notes"]:
+        console.print(f"note: {note}")
+
+
+@run_app.command("score")
+def run_score(config: ConfigOption, as_of: AsOfOption = None) -> None:
+    """Score every eligible customer with the champion into `churn_scores`.
+
+    Example:
+
+        quietchurn run score --config configs/demo.yaml --as-of 2026-01-01
+    """
+    result = _run_flow("score", config, as_of)
+    console.print(result["summary_markdown"], markup=False, highlight=False)
+
+
+@run_app.command("nightly")
+def run_nightly(
+    config: ConfigOption,
+    as_of: AsOfOption = None,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Train even if the champion is fresh.")] = False,
+) -> None:
+    """ingest -> train (when asked, missing or stale) -> build_features -> score.
+
+    Examples:
+
+        quietchurn run nightly --config configs/demo.yaml
+        quietchurn run nightly --config configs/demo.yaml --as-of 2026-01-31 --retrain
+    """
+    result = _run_flow("nightly", config, as_of, retrain=retrain)
+    console.print(result["score"]["summary_markdown"], markup=False, highlight=False)
+
+
 model_app = typer.Typer(help="Move the `champion` alias of the registered model by hand.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from features.catalog import FeatureSchema
 from models.boosting import to_matrix
 from models.churn import ChurnModel
 from models.satisfaction import SatisfactionModel
@@ -22,7 +23,8 @@ class ModelBundle:
     churn: ChurnModel
     satisfaction: SatisfactionModel | None
     tables: list[str]  # input tables present at training: a missing one at scoring is reported
-    metadata: dict = field(default_factory=dict)  # split dates, horizon, config digest, event types
+    metadata: dict = field(default_factory=dict)  # split dates, label window, calibration method
+    schema: FeatureSchema | None = None  # how scoring rebuilds exactly the training columns
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
         return to_matrix(frame, self.features)

@@ -28,8 +28,8 @@ def _say(spec: FeatureSpec | None, name: str, shown, typical: float | None) -> s
     """The catalog's template; a category label or a missing value gets "<description>: <value>"."""
     if spec is not None and shown is not None and not isinstance(shown, str):
         return reason_text(spec, shown, typical)
-    label = spec.description if spec is not None else name
-    return f"{label}: {shown if shown is not None else 'no record'}"
+    label = spec.description.split(" (")[0] if spec is not None else name
+    return f"{label}: {shown}" if shown is not None else f"{label}: none on record"
 
 
 def top_drivers(contributions: np.ndarray, k: int = TOP_REASONS) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from models.bundle import ModelBundle
 from models.reasons import TOP_REASONS, explain, usual_columns
 
 SURVEY_STATUS = "survey_status"
-LAST_SURVEY_SCORE = "survey_last_score"
+LAST_SURVEY_SCORE = "last_survey_score"
 
 
 @dataclass(frozen=True)
@@ -139,3 +139,42 @@ def score_customers(
         "dissatisfaction_probability", "survey_status", "last_survey_score", "silent_dissatisfied", "silent_rank",
         "reason_1", "reason_2", "reason_3", "reason_source", "reasons", "value_at_risk",
     ).sort("risk_rank")
+
+
+def survey_summary(features: pl.DataFrame, scored: pl.DataFrame, bundle: ModelBundle) -> dict[str, float | None]:
+    """Among the eligible: the response rate of those asked, the respondents' mean last score, and
+    its non-response-corrected estimate for everyone (Hájek, weights 1 / response propensity)."""
+    status = scored.select("customer_id", "survey_status", "last_survey_score")
+    asked = status.filter(pl.col("survey_status") != "not_asked").height
+    respondents = status.filter((pl.col("survey_status") == "responded") & pl.col("last_survey_score").is_not_null())
+    out: dict[str, float | None] = {
+        "survey_response_rate": respondents.height / asked if asked else None,
+        "respondent_score": respondents["last_survey_score"].mean() if respondents.height else None,
+        "estimated_population_score": None,
+    }
+    if respondents.height and bundle.satisfaction is not None:
+        rows = respondents.join(features, on="customer_id", how="left", maintain_order="left")
+        propensity = bundle.satisfaction.response_propensity(bundle.matrix(rows))
+        from models.satisfaction import hajek_mean
+
+        out["estimated_population_score"] = hajek_mean(respondents["last_survey_score"].to_numpy(), propensity)
+    return out
+
+
+def input_warnings(bundle: ModelBundle, tables: list[str], customers: pl.DataFrame | None) -> list[str]:
+    """What changed since training that scoring can survive but a user must hear about."""
+    warnings = [
+        f"table {t!r} was present when model was trained but is missing now: its features are scored as missing"
+        for t in bundle.tables
+        if t not in tables
+    ]
+    if customers is not None:
+        for column, mapping in bundle.categorical_mappings.items():
+            if column not in customers.columns:
+                continue
+            unseen = customers.select(pl.col(column).drop_nulls().unique()).to_series().cast(pl.String)
+            new = sorted(set(unseen.to_list()) - set(mapping))
+            if new:
+                shown = ", ".join(repr(v) for v in new[:5]) + (" …" if len(new) > 5 else "")
+                warnings.append(f"customers.{column} has values never seen in training ({shown}): scored as missing")
+    return warnings

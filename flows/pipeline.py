@@ -1,0 +1,139 @@
+"""The Prefect flows: ingest -> build_features -> train (when needed) -> score, composed by nightly.
+
+Flows take a config path and an as-of date and hand each other references (snapshot folders,
+feature files, model versions), never DataFrames. Their bodies only sequence tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from features.contract import ContractError
+from flows import tasks, workspace
+from flows.runtime import default_as_of
+from flows.score_tasks import publish_summary, record_score_run, score, write_scores
+
+
+def _run_id() -> str:
+    return str(flow_run.get_id() or "local")
+
+
+def _as_of(config, as_of: date | None) -> date:
+    return as_of or default_as_of(config)
+
+
+@flow(name="ingest")
+def ingest(config_path: str, as_of: date | None = None) -> dict:
+    """Sources -> validated, dated snapshot in the workspace; rejects recorded in the sink."""
+    config = tasks.read_config(config_path)
+    as_of = _as_of(config, as_of)
+    loaded, limit_error = tasks.read_sources(config)
+    rejected = tasks.record_rejects(config, loaded.rejects, _run_id())
+    if limit_error:
+        raise ContractError(limit_error)
+    snapshot = tasks.save_snapshot(config, as_of, loaded, _run_id())
+    counts = {n: {"read": c.read, "accepted": c.accepted, "rejected": c.rejected} for n, c in loaded.counts.items()}
+    get_run_logger().info("snapshot %s: %s rejects", snapshot, rejected)
+    return {"as_of": as_of.isoformat(), "snapshot": snapshot, "rejects": rejected, "tables": counts}
+
+
+def _snapshot(config_path: str, config, as_of: date) -> str:
+    """This date's snapshot, ingesting first when there is none."""
+    path = workspace.snapshot_dir(config, as_of)
+    return str(path) if (path / "manifest.json").is_file() else ingest(config_path, as_of)["snapshot"]
+
+
+@flow(name="build_features")
+def build_features(config_path: str, as_of: date | None = None, out: str | None = None) -> dict:
+    """The scoring feature frame as of a date (the champion's columns when there is one)."""
+    config = tasks.read_config(config_path)
+    as_of = _as_of(config, as_of)
+    tables = tasks.read_snapshot(_snapshot(config_path, config, as_of))
+    champion = tasks.load_champion(config)
+    frame = tasks.scoring_features(config, tables, as_of, champion[0] if champion else None)
+    path = tasks.write_features(frame, out or str(workspace.features_path(config, as_of)))
+    return {"as_of": as_of.isoformat(), "path": path, "rows": frame.height, "columns": frame.width}
+
+
+@flow(name="train")
+def train(config_path: str, as_of: date | None = None) -> dict:
+    """Train on snapshots up to as_of, log to MLflow, register, and gate the champion alias."""
+    config = tasks.read_config(config_path)
+    as_of = _as_of(config, as_of)
+    snapshot = _snapshot(config_path, config, as_of)
+    tables = tasks.read_snapshot(snapshot)
+    training, invitations, inputs = tasks.training_frames(config, tables, as_of)
+    result = tasks.fit_models(config, training, invitations, inputs)
+    registered = tasks.register_model(config, result, training, snapshot)
+    get_run_logger().info("version %s %s: %s", registered["version"], "promoted" if registered["promoted"] else "not promoted", registered["reason"])
+    return registered
+
+
+@flow(name="score")
+def score_flow(
+    config_path: str,
+    as_of: date | None = None,
+    features_path: str | None = None,
+    ingest_summary: dict | None = None,
+    training_summary: dict | None = None,
+) -> dict:
+    """Score every eligible customer with the champion into churn_scores; one score_runs row.
+
+    Reads the feature frame at ``features_path`` when given (built by ``build_features``), else builds it.
+    """
+    started = datetime.now(UTC)
+    config = tasks.read_config(config_path)
+    as_of = _as_of(config, as_of)
+    snapshot = _snapshot(config_path, config, as_of)
+    champion = tasks.load_champion(config)
+    if champion is None:
+        raise RuntimeError(
+            f"no model holds the alias {config.registered_model_name}@champion: run `quietchurn run train --config {config_path}` "
+            "or promote a version with `quietchurn model promote`"
+        )
+    bundle, lineage = champion
+    tables = tasks.read_snapshot(snapshot)
+    features = tasks.read_features(features_path) if features_path else tasks.scoring_features(config, tables, as_of, bundle)
+    customers = tables["customers"].collect() if "customers" in tables else None
+    scored, surveys, warnings = score(config, features, bundle, as_of, list(tables), customers)
+    write_scores(config, scored, as_of, lineage, _run_id())
+    manifest = workspace.read_manifest(Path(snapshot))
+    run = {
+        "as_of": as_of,
+        "flow_run_id": _run_id(),
+        **{k: lineage[k] for k in ("model_name", "model_version")},
+        "customers_scored": scored.height,
+        "high_risk": int((scored["risk_tier"] == "high").sum()),
+        "silent_dissatisfied": int(scored["silent_dissatisfied"].sum()),
+        **surveys,
+        "rejects": sum(t["rejected"] for t in manifest["tables"].values()),
+        "drift_summary": None,  # filled once monitoring exists
+        "started_at": started,
+        "finished_at": datetime.now(UTC),
+    }
+    record_score_run(config, run)
+    ingest_summary = ingest_summary or {"tables": {n: t for n, t in manifest["tables"].items()}}
+    markdown = publish_summary({**run, "as_of": as_of.isoformat()}, scored, ingest_summary, training_summary, warnings)
+    return {**run, "as_of": as_of.isoformat(), "started_at": started.isoformat(), "finished_at": run["finished_at"].isoformat(),
+            "mlflow_run_id": lineage["mlflow_run_id"], "summary_markdown": markdown, "warnings": warnings}
+
+
+@flow(name="nightly")
+def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) -> dict:
+    """ingest -> train (when asked, when there is no champion, or when the last attempt is too old)
+    -> build_features (with the champion's columns) -> score."""
+    config = tasks.read_config(config_path)
+    as_of = _as_of(config, as_of)
+    ingested = ingest(config_path, as_of)
+    why = tasks.needs_training(config, retrain)
+    trained = None
+    if why:
+        get_run_logger().info("training: %s", why)
+        trained = train(config_path, as_of)
+    features = build_features(config_path, as_of)
+    scored = score_flow(config_path, as_of, features["path"], ingested, trained)
+    return {"as_of": as_of.isoformat(), "ingest": ingested, "train": trained, "train_reason": why, "features": features, "score": scored}

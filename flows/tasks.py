@@ -1,0 +1,179 @@
+"""Prefect tasks: small steps the flows sequence.
+
+Tasks that touch the outside world (sources, sinks, MLflow) retry; pure ones don't. None cache:
+they take configs and frames, whose hashing costs time and means nothing here (STACK_NOTES).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from configs import Config, load_config
+from features.contract import ContractError
+from features.ingest import LoadResult, RejectLimitError, load_tables
+from features.invitations import build_invitation_frame
+from features.snapshots import build_scoring_frame, build_training_frame, training_schema
+from flows import workspace
+from models.bundle import ModelBundle
+from models.train import TrainingInputs, TrainingResult, train_models
+
+IO_RETRIES = 2
+IO_RETRY_DELAY_S = 5
+
+
+def _retry_unless_bad_input(task, task_run, state) -> bool:
+    """Retry outages, not contract violations: bad input stays bad however often it is read."""
+    try:
+        state.result()
+    except ContractError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else may be transient (network, locks)
+        return True
+    return False
+
+
+def _task(**kwargs):
+    return task(cache_policy=NO_CACHE, **kwargs)
+
+
+@_task(name="load-config")
+def read_config(config_path: str) -> Config:
+    return load_config(config_path)
+
+
+@_task(name="read-sources", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S, retry_condition_fn=_retry_unless_bad_input)
+def read_sources(config: Config) -> tuple[LoadResult, str | None]:
+    """Read and validate every configured table. A reject-limit breach comes back as its message,
+    so the flow records the rejects before it fails."""
+    try:
+        return load_tables(config), None
+    except RejectLimitError as exc:
+        return exc.result, str(exc)
+
+
+@_task(name="save-snapshot", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def save_snapshot(config: Config, as_of: date, loaded: LoadResult, flow_run_id: str) -> str:
+    manifest = {
+        "as_of": as_of.isoformat(),
+        "flow_run_id": flow_run_id,
+        "written_at": datetime.now(UTC).isoformat(),
+        "tables": {
+            name: {
+                "read": count.read,
+                "accepted": count.accepted,
+                "rejected": count.rejected,
+                "reasons": count.reasons,
+                # a content fingerprint: the same rows give the same id (identifies training data in MLflow)
+                "fingerprint": f"{loaded.tables[name].hash_rows(seed=0).sum():x}" if name in loaded.tables else None,
+            }
+            for name, count in loaded.counts.items()
+        },
+    }
+    return str(workspace.write_snapshot(workspace.snapshot_dir(config, as_of), loaded.tables, manifest))
+
+
+@_task(name="record-rejects", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def record_rejects(config: Config, rejects: pl.DataFrame, flow_run_id: str) -> int:
+    from sinks import open_sink
+
+    if rejects.height:
+        open_sink(config.sink).append_rejects(rejects.with_columns(flow_run_id=pl.lit(flow_run_id)))
+    return rejects.height
+
+
+@_task(name="read-snapshot")
+def read_snapshot(snapshot: str) -> dict[str, pl.LazyFrame]:
+    return workspace.read_snapshot(Path(snapshot))
+
+
+@_task(name="training-frames")
+def training_frames(config: Config, tables, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame | None, TrainingInputs]:
+    """Snapshots with labels for the churn model, invitations with features for the satisfaction model."""
+    schema = training_schema(tables, config, as_of)
+    training = build_training_frame(tables, config, as_of, schema=schema)
+    first = training["as_of"].min()
+    invitations = build_invitation_frame(tables, config, schema, first, as_of)
+    get_run_logger().info(
+        "training frame: %s rows over %s snapshots; %s invitations",
+        f"{training.height:,}", training["as_of"].n_unique(), "no" if invitations is None else f"{invitations.height:,}",
+    )
+    return training, invitations, TrainingInputs.from_schema(schema)
+
+
+@_task(name="fit-models")
+def fit_models(config: Config, training: pl.DataFrame, invitations: pl.DataFrame | None, inputs: TrainingInputs) -> TrainingResult:
+    return train_models(training, inputs, config, invitations)
+
+
+@_task(name="register-model")
+def register_model(config: Config, result: TrainingResult, training: pl.DataFrame, snapshot: str) -> dict:
+    """Log and register (not retried: a retried half-registration would leave a second version)."""
+    from models.registry import log_and_register
+
+    test = training.filter(pl.col("as_of") == result.split.test)
+    manifest = workspace.read_manifest(Path(snapshot))
+    ids = {"snapshot": snapshot, **{t: m["fingerprint"] for t, m in manifest["tables"].items()}}
+    registered = log_and_register(config, result, test, snapshot_ids=ids)
+    return {
+        "run_id": registered.run_id,
+        "version": registered.version,
+        "promoted": registered.decision.promoted,
+        "reason": registered.decision.reason,
+        "notes": result.notes,
+        "metrics": result.metrics,
+        "split": result.split.as_params(),
+    }
+
+
+@_task(name="load-champion", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def load_champion(config: Config) -> tuple[ModelBundle, dict] | None:
+    """The champion's bundle and lineage, or None when no version holds the alias."""
+    from models.pyfunc import load_bundle
+    from models.registry import CHAMPION, champion_version, client_for
+
+    client = client_for(config)
+    version = champion_version(client, config.registered_model_name)
+    if version is None:
+        return None
+    bundle = load_bundle(f"models:/{config.registered_model_name}/{version.version}")
+    lineage = {"model_name": config.registered_model_name, "model_version": str(version.version), "mlflow_run_id": version.run_id}
+    return bundle, lineage
+
+
+@_task(name="needs-training", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def needs_training(config: Config, retrain: bool) -> str | None:
+    """Why nightly should train now (None = it should not)."""
+    from models.registry import champion_version, client_for, last_training_time
+
+    if retrain:
+        return "asked with retrain=True"
+    client = client_for(config)
+    if champion_version(client, config.registered_model_name) is None:
+        return f"no champion for {config.registered_model_name}"
+    last = last_training_time(client, config)
+    age_days = (datetime.now(UTC).timestamp() * 1000 - last) / 86_400_000 if last else float("inf")
+    if age_days > config.training.max_model_age_days:
+        return f"last training attempt is {age_days:.0f} days old (training.max_model_age_days={config.training.max_model_age_days})"
+    return None
+
+
+@_task(name="scoring-features")
+def scoring_features(config: Config, tables, as_of: date, bundle: ModelBundle | None) -> pl.DataFrame:
+    """The scoring frame as of ``as_of``, with the champion's columns when there is one."""
+    schema = bundle.schema if bundle is not None else None
+    return build_scoring_frame(tables, config, as_of, schema=schema, with_usual=True)
+
+
+@_task(name="write-features", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def write_features(frame: pl.DataFrame, target: str) -> str:
+    return str(workspace.write_frame(frame, Path(target)))
+
+
+@_task(name="read-features")
+def read_features(path: str) -> pl.DataFrame:
+    return pl.read_parquet(path)
