@@ -18,6 +18,10 @@ from flows.runtime import default_as_of
 from flows.score_tasks import publish_summary, record_score_run, score, write_scores
 
 
+class PipelineError(RuntimeError):
+    """A run that cannot go on for a reason the user can fix (no champion, ...); the message says how."""
+
+
 def _run_id() -> str:
     return str(flow_run.get_id() or "local")
 
@@ -91,7 +95,7 @@ def score_flow(
     snapshot = _snapshot(config_path, config, as_of)
     champion = tasks.load_champion(config)
     if champion is None:
-        raise RuntimeError(
+        raise PipelineError(
             f"no model holds the alias {config.registered_model_name}@champion: run `quietchurn run train --config {config_path}` "
             "or promote a version with `quietchurn model promote`"
         )

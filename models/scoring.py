@@ -153,7 +153,7 @@ def survey_summary(features: pl.DataFrame, scored: pl.DataFrame, bundle: ModelBu
         "estimated_population_score": None,
     }
     if respondents.height and bundle.satisfaction is not None:
-        rows = respondents.join(features, on="customer_id", how="left", maintain_order="left")
+        rows = respondents.select("customer_id").join(features, on="customer_id", how="left", maintain_order="left")
         propensity = bundle.satisfaction.response_propensity(bundle.matrix(rows))
         from models.satisfaction import hajek_mean
 
