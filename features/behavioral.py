@@ -37,24 +37,18 @@ _DAYS_AGO = pl.col("_days_ago")
 _CODE = pl.col("_code")
 
 
-def learn_event_types(events: pl.LazyFrame, until: datetime) -> tuple[str, ...]:
-    """The event types that get their own columns: the most frequent before ``until``, sorted."""
-    top = (
-        events.filter(pl.col("ts") < until)
-        .group_by("event_type")
-        .agg(pl.len())
-        .sort(["len", "event_type"], descending=[True, False])
-        .head(MAX_EVENT_TYPES)
-        .collect()
-    )
-    return tuple(sorted(top["event_type"].to_list()))
+def learn_vocabulary(events: pl.LazyFrame, until: datetime) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(event types, channels) that get their own columns, from the rows before ``until``, in one
+    streaming pass: the most frequent types and channels, each sorted by name."""
+    has_channel = "channel" in events.collect_schema().names()
+    keys = ["event_type", "channel"] if has_channel else ["event_type"]
+    seen = events.filter(pl.col("ts") < until).group_by(keys).agg(pl.len()).collect(engine="streaming")
 
+    def top(column: str, limit: int) -> tuple[str, ...]:
+        counts = seen.drop_nulls(column).group_by(column).agg(pl.col("len").sum()).sort(["len", column], descending=[True, False])
+        return tuple(sorted(counts[column].head(limit).to_list()))
 
-def learn_channels(events: pl.LazyFrame, until: datetime) -> tuple[str, ...]:
-    if "channel" not in events.collect_schema().names():
-        return ()
-    seen = events.filter(pl.col("ts") < until).select(pl.col("channel").drop_nulls().unique()).collect()
-    return tuple(sorted(seen["channel"].to_list())[:MAX_CHANNELS])
+    return top("event_type", MAX_EVENT_TYPES), top("channel", MAX_CHANNELS) if has_channel else ()
 
 
 def lookback_days(windows: Sequence[int], with_usual: bool) -> int:

@@ -44,11 +44,11 @@ def _columns(tables: Tables, name: str) -> set[str]:
 def learn_vocabulary(tables: Tables, config: Config, as_of: date) -> Vocabulary:
     """The data-dependent column sets, from rows before ``as_of`` only."""
     until = as_of_instant(as_of, config.schedule.timezone)
-    events = lazy(tables, "events")
+    event_types, channels = behavioral.learn_vocabulary(lazy(tables, "events"), until)
     numeric, categories = relationship.learn_attributes(lazy(tables, "customers"), config, until)
     return Vocabulary(
-        event_types=behavioral.learn_event_types(events, until),
-        channels=behavioral.learn_channels(events, until),
+        event_types=event_types,
+        channels=channels,
         billing_kinds=operational.learn_billing_kinds(lazy(tables, "billing"), until) if "billing" in tables else (),
         numeric_attributes=numeric,
         categories=categories,
@@ -145,7 +145,7 @@ def _conformed(spec: FeatureSpec, present: set[str]) -> pl.Expr:
 
 def data_starts(tables: Tables, config: Config) -> date:
     """The first local day of the events log (the behavioral history's start)."""
-    first = lazy(tables, "events").select(local_day("ts", config.schedule.timezone).min()).collect().item()
+    first = lazy(tables, "events").select(local_day("ts", config.schedule.timezone).min()).collect(engine="streaming").item()
     if first is None:
         raise ValueError("events holds no rows: there is no behavior to build features from")
     return EPOCH + timedelta(days=first)
