@@ -96,13 +96,22 @@ def test_rescoring_a_date_replaces_its_rows(flow_config):
     assert open_sink(config.sink).read_score_runs().height == 2
 
 
-def test_nightly_trains_when_there_is_no_champion(flow_config):
+def test_nightly_trains_only_when_asked_missing_or_stale(flow_config):
+    import time
+
     path = flow_config()
     config = load_config(path)
-    result = pipeline.nightly.fn if False else None  # noqa: F841 - flows always go through the API here
-    why = pipeline.tasks.needs_training.fn(config, False)
-    assert why == f"no champion for {config.registered_model_name}"
-    assert pipeline.tasks.needs_training.fn(config, True) == "asked with retrain=True"
+    needs = pipeline.tasks.needs_training.fn
+    assert needs(config, False) == f"no champion for {config.registered_model_name}"
+    assert needs(config, True) == "asked with retrain=True"
+
+    trained = _train_and_crown(path)
+    assert needs(config, False) is None  # fresh champion
+    # the last attempt finished 40 days ago: older than training.max_model_age_days (30)
+    client = client_for(config)
+    forty_days_ago = int((time.time() - 40 * 86400) * 1000)
+    client.set_terminated(trained["run_id"], end_time=forty_days_ago)
+    assert "40 days old" in needs(config, False)
 
 
 def test_scores_land_in_postgresql(flow_config, postgres_dsn, monkeypatch):
