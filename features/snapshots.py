@@ -11,7 +11,8 @@ stored schema makes scoring build exactly the training columns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -55,36 +56,66 @@ def learn_vocabulary(tables: Tables, config: Config, as_of: date) -> Vocabulary:
     )
 
 
-def _family_features(tables: Tables, config: Config, vocabulary: Vocabulary) -> list[Feature]:
-    """Every feature the present tables give, in schema order (the catalog's single source)."""
-    windows = config.features.windows_days
-    features = behavioral.behavioral_features(windows, vocabulary.event_types, _columns(tables, "events"))
-    if "tickets" in tables:
-        features += operational.ticket_features(windows, _columns(tables, "tickets"))[1]
-    if "orders" in tables:
-        features += operational.order_features(windows, _columns(tables, "orders"))[1]
-    if "billing" in tables:
-        features += operational.billing_features(windows, vocabulary.billing_kinds)[1]
-    if "surveys" in tables:
-        features += survey.survey_features(windows, config.survey)[1]
-    features += relationship.customer_features(vocabulary.numeric_attributes, vocabulary.categories)
-    if "subscriptions" in tables:
-        features += relationship.subscription_features(_columns(tables, "subscriptions"))[1]
-    return features
+@dataclass(frozen=True)
+class _Family:
+    """One family: its table, its features (the catalog entries) and the builder of its frame
+    for a dates frame. The one list of families feeds both the catalog and the build."""
+
+    table: str
+    features: list[Feature]
+    build: Callable[[pl.DataFrame], pl.LazyFrame]
+
+
+def _families(tables: Tables, config: Config, vocabulary: Vocabulary, with_usual: bool = False) -> list[_Family]:
+    tz, windows = config.schedule.timezone, config.features.windows_days
+    timing = {"tz": tz, "windows": windows, "with_usual": with_usual}
+
+    def columns(name: str) -> set[str]:
+        return set(lazy(tables, name).collect_schema().names())
+
+    def behavior(dates: pl.DataFrame) -> pl.LazyFrame:
+        events = lazy(tables, "events")
+        partitions = -(-_rows(events) // ROWS_PER_PARTITION)
+        return behavioral.build_behavioral(events, dates, **timing, event_types=vocabulary.event_types, channels=vocabulary.channels, partitions=partitions).lazy()
+
+    # each builder is called only when its table is present
+    families = [
+        ("events", lambda: behavioral.behavioral_features(windows, vocabulary.event_types, columns("events"), with_usual), behavior),
+        ("tickets", lambda: operational.ticket_features(windows, columns("tickets"), with_usual)[1], lambda d: operational.build_tickets(lazy(tables, "tickets"), d, **timing)),
+        ("orders", lambda: operational.order_features(windows, columns("orders"), with_usual)[1], lambda d: operational.build_orders(lazy(tables, "orders"), d, **timing)),
+        (
+            "billing",
+            lambda: operational.billing_features(windows, vocabulary.billing_kinds, with_usual)[1],
+            lambda d: operational.build_billing(lazy(tables, "billing"), d, **timing, kinds=vocabulary.billing_kinds),
+        ),
+        ("surveys", lambda: survey.survey_features(windows, config.survey, with_usual)[1], lambda d: survey.build_survey(lazy(tables, "surveys"), d, **timing, survey=config.survey)),
+        (
+            "customers",
+            lambda: relationship.customer_features(*_attributes(columns("customers"), vocabulary)),
+            lambda d: relationship.build_customers(lazy(tables, "customers"), d, tz=tz, numeric=vocabulary.numeric_attributes, categories=vocabulary.categories),
+        ),
+        ("subscriptions", lambda: relationship.subscription_features(columns("subscriptions"))[1], lambda d: relationship.build_subscriptions(lazy(tables, "subscriptions"), d, tz=tz)),
+    ]
+    return [_Family(table, features(), build) for table, features, build in families if table in tables]
+
+
+def _attributes(present: set[str], vocabulary: Vocabulary) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """The schema's customer attributes that the customers table still has."""
+    numeric = [c for c in vocabulary.numeric_attributes if c in present]
+    return numeric, {c: labels for c, labels in vocabulary.categories.items() if c in present}
 
 
 def feature_schema(tables: Tables, config: Config, as_of: date) -> FeatureSchema:
     """The schema (feature names, dtypes, vocabularies, catalog) of features built as of ``as_of``."""
     vocabulary = learn_vocabulary(tables, config, as_of)
-    specs = tuple(f.spec for f in _family_features(tables, config, vocabulary))
+    specs = tuple(f.spec for family in _families(tables, config, vocabulary) for f in family.features)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"feature names collide: {duplicated} (a customers attribute named like a built feature? list it in source.exclude)")
-    categories = dict(vocabulary.categories)
-    categories["survey_status"] = survey.STATUSES if "surveys" in tables else ()
-    vocabulary = Vocabulary(**{**vocabulary.__dict__, "categories": {k: v for k, v in categories.items() if v}})
-    return FeatureSchema(specs, vocabulary, tuple(sorted(t for t in tables)))
+    if "surveys" in tables:  # survey_status is coded too: its labels travel with the attributes'
+        vocabulary = replace(vocabulary, categories={**vocabulary.categories, "survey_status": survey.STATUSES})
+    return FeatureSchema(specs, vocabulary, tuple(sorted(tables)))
 
 
 def training_schema(tables: Tables, config: Config, observed_until: date) -> FeatureSchema:
@@ -103,31 +134,14 @@ def build_features(tables: Tables, config: Config, dates: Sequence[date], schema
     without rows in a family's table gets each feature's ``absent`` value (0 for counts; null where
     nothing is known). ``with_usual`` adds ``<feature>__usual`` for windowed counts (for reasons).
     """
-    tz, windows = config.schedule.timezone, config.features.windows_days
-    vocabulary = schema.vocabulary
-    frame = dates_frame(sorted(dates), tz)
-    events = lazy(tables, "events")
-    partitions = -(-_rows(events) // ROWS_PER_PARTITION)
-    families = [
-        behavioral.build_behavioral(
-            events, frame, tz=tz, windows=windows, event_types=vocabulary.event_types, channels=vocabulary.channels, with_usual=with_usual, partitions=partitions
-        ).lazy(),
-        relationship.build_customers(lazy(tables, "customers"), frame, tz=tz, numeric=vocabulary.numeric_attributes, categories=vocabulary.categories),
-    ]
-    if "tickets" in tables:
-        families.append(operational.build_tickets(lazy(tables, "tickets"), frame, tz=tz, windows=windows, with_usual=with_usual))
-    if "orders" in tables:
-        families.append(operational.build_orders(lazy(tables, "orders"), frame, tz=tz, windows=windows, with_usual=with_usual))
-    if "billing" in tables:
-        families.append(operational.build_billing(lazy(tables, "billing"), frame, tz=tz, windows=windows, kinds=vocabulary.billing_kinds, with_usual=with_usual))
-    if "surveys" in tables:
-        families.append(survey.build_survey(lazy(tables, "surveys"), frame, tz=tz, windows=windows, survey=config.survey, with_usual=with_usual))
-    if "subscriptions" in tables:
-        families.append(relationship.build_subscriptions(lazy(tables, "subscriptions"), frame, tz=tz))
-
+    frame = dates_frame(sorted(dates), config.schedule.timezone)
     joined = population.eligible(tables, config, frame)
-    for family in families:
-        joined = joined.join(family, on=KEYS, how="left")
+    for family in _families(tables, config, schema.vocabulary, with_usual):
+        built = family.build(frame)
+        expected = [f.spec.name for f in family.features] + [usual_name(f.spec.name) for f in family.features if with_usual and f.spec.usual]
+        if built.collect_schema().names()[2:] != expected:  # a builder out of step with its catalog entries is a bug
+            raise RuntimeError(f"{family.table} features built {built.collect_schema().names()[2:]} but the catalog lists {expected}")
+        joined = joined.join(built, on=KEYS, how="left")
     present = set(joined.collect_schema().names())
     columns = [_conformed(spec, present) for spec in schema.features]
     if with_usual:
