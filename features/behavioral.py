@@ -6,10 +6,11 @@ event-type code, channel bit), then ONE group-by per date range sums indicator c
 and distinct channels are bit masks OR-ed per customer and counted with popcount, so no
 ``n_unique`` (slow) and no ``filter`` inside ``agg`` (forces the in-memory engine).
 
-Two queries per build, each one pass: the *recent* rows (the lookback: the longest window, or
-60 days for the trend, 8 weeks for the slope) carry every windowed feature and the per-type
-recency; the *history* (all rows before the last date, one group per customer x interval between
-dates) gives ``days_since_last_event`` however old the last event is (null = never active).
+Two queries per build, each one pass, each row read by one of them: the *recent* rows (the
+lookback: the longest window, or 60 days for the trend, 8 weeks for the slope) carry every
+windowed feature and the recency; the *older* rows (one group per customer x interval between
+dates) only say when the customer was last seen, so ``days_since_last_event`` is exact however
+old the last event is (null = never active).
 Per-type recency looks back over the lookback only: ``days_since_last_<type>`` is null when there
 was no such event in it (a deliberate bound: the per-type lookup over the whole history costs as
 much again as every other behavioral feature together).
@@ -85,6 +86,7 @@ def _recent_aggregations(
     aggs = window_counts(always, _DAYS_AGO, windows, "events_{w}d", with_usual)
     for code, type_slug in enumerate(checked_slugs(event_types, "events.event_type")):
         aggs += window_counts(_CODE == code, _DAYS_AGO, windows, f"events_{type_slug}_{{w}}d", with_usual)
+    aggs.append(_DAYS_AGO.min().alias("_recent_days_ago"))
     aggs += [pl.when(_CODE == code).then(_DAYS_AGO).min().alias(f"_last_{s}") for code, s in enumerate(checked_slugs(event_types, "events.event_type"))]
     aggs += [
         pl.when((_DAYS_AGO - 1) // _WORD == k).then(pl.lit(2.0).pow((_DAYS_AGO - 1) % _WORD).cast(pl.UInt64)).bitwise_or().alias(f"_day_bits_{k}")
@@ -154,7 +156,7 @@ def behavioral_features(
     features.append(
         Feature(
             spec("days_since_last_event", "days from the last event to as_of (1 = the day before; null: never active)", "{value:.0f} days since the last activity", 1, absent=None),
-            pl.col("_day") - pl.col("_last_day"),
+            pl.coalesce(pl.col("_recent_days_ago"), pl.col("_older_days_ago")),
         )
     )
     features += [
@@ -211,14 +213,15 @@ def _recent(events: pl.LazyFrame, dates: pl.DataFrame, tz: str, lookback: int) -
     return pl.concat(slices).with_columns((pl.col("_day") - local_day("ts", tz)).alias("_days_ago"))
 
 
-def _last_seen(events: pl.LazyFrame, dates: pl.DataFrame, tz: str) -> pl.LazyFrame:
-    """Last event day per customer before each date, in one pass over the history: rows are
-    grouped per interval between consecutive dates, then each date takes the max over the
-    intervals before it."""
+def _last_seen_before(events: pl.LazyFrame, dates: pl.DataFrame, tz: str, lookback: int) -> pl.LazyFrame:
+    """Days from each date to the customer's last event *before its lookback* (the recent pass
+    sees the rest), in one pass over the older history: rows are grouped per interval between
+    consecutive lookback starts, then each date takes the max over the intervals before it."""
     day = local_day("ts", tz)
-    interval = pl.lit(dates["_day"]).search_sorted(day, side="right")  # the row precedes dates[interval:]
+    starts = dates["_day"] - lookback
+    interval = pl.lit(starts).search_sorted(day, side="right")  # the row is older than the lookbacks of dates[interval:]
     per_interval = (
-        events.filter(pl.col("ts") < dates["_t"].max())
+        events.filter(pl.col("ts") < as_of_instant(dates["as_of"].max() - timedelta(days=lookback), tz))
         .group_by("customer_id", interval.alias("_interval"))
         .agg(day.max().alias("_last"))
     )
@@ -226,7 +229,7 @@ def _last_seen(events: pl.LazyFrame, dates: pl.DataFrame, tz: str) -> pl.LazyFra
         per_interval.join(dates.lazy().with_row_index("_k"), how="cross")
         .filter(pl.col("_interval") <= pl.col("_k"))
         .group_by("as_of", "customer_id")
-        .agg(pl.col("_day").first(), pl.col("_last").max().alias("_last_day"))
+        .agg((pl.col("_day").first() - pl.col("_last").max()).alias("_older_days_ago"))
     )
 
 
@@ -261,8 +264,7 @@ def build_behavioral(
     def one_pass(part: pl.LazyFrame) -> pl.DataFrame:
         recent = _recent(part, dates, tz, lookback).group_by("as_of", "customer_id").agg(aggregations)
         query = (
-            _last_seen(part, dates, tz)
-            .join(recent, on=["as_of", "customer_id"], how="left")
+            recent.join(_last_seen_before(part, dates, tz, lookback), on=["as_of", "customer_id"], how="full", coalesce=True)
             .with_columns(usual_active)
             .select("as_of", "customer_id", *select_exprs(features, with_usual))
         )
