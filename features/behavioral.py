@@ -215,21 +215,19 @@ def _recent(events: pl.LazyFrame, dates: pl.DataFrame, tz: str, lookback: int) -
 
 def _last_seen_before(events: pl.LazyFrame, dates: pl.DataFrame, tz: str, lookback: int) -> pl.LazyFrame:
     """Days from each date to the customer's last event *before its lookback* (the recent pass
-    sees the rest), in one pass over the older history: rows are grouped per interval between
-    consecutive lookback starts, then each date takes the max over the intervals before it."""
-    day = local_day("ts", tz)
-    starts = dates["_day"] - lookback
-    interval = pl.lit(starts).search_sorted(day, side="right")  # the row is older than the lookbacks of dates[interval:]
-    per_interval = (
-        events.filter(pl.col("ts") < as_of_instant(dates["as_of"].max() - timedelta(days=lookback), tz))
-        .group_by("customer_id", interval.alias("_interval"))
-        .agg(day.max().alias("_last"))
-    )
+    sees the rest), in one pass over the older history keyed by customer only: one max per date
+    (for one date, a plain max)."""
+    starts = [as_of_instant(d - timedelta(days=lookback), tz) for d in dates["as_of"]]
+    ts = pl.col("ts")
+    last = [(ts if start == max(starts) else pl.when(ts < start).then(ts)).max().alias(str(k)) for k, start in enumerate(starts)]
     return (
-        per_interval.join(dates.lazy().with_row_index("_k"), how="cross")
-        .filter(pl.col("_interval") <= pl.col("_k"))
-        .group_by("as_of", "customer_id")
-        .agg((pl.col("_day").first() - pl.col("_last").max()).alias("_older_days_ago"))
+        events.filter(ts < max(starts))
+        .group_by("customer_id")
+        .agg(last)
+        .unpivot(index="customer_id", variable_name="_k", value_name="_last_ts")
+        .drop_nulls("_last_ts")
+        .join(dates.lazy().with_row_index("_k").with_columns(pl.col("_k").cast(pl.String)), on="_k")
+        .select("as_of", "customer_id", (pl.col("_day") - local_day("_last_ts", tz)).alias("_older_days_ago"))
     )
 
 
