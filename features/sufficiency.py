@@ -9,6 +9,7 @@ import polars as pl
 
 from configs import Config
 from features.contract import TABLES
+from features.timeline import snapshot_dates
 
 DAYS_PER_MONTH = 30.44
 
@@ -53,6 +54,7 @@ class SufficiencyReport:
     history: HistoryFacts
     surveys: SurveyFacts | None
     churn_base_rate: float | None = None
+    history_problem: str | None = None
     problems: list[str] = field(default_factory=list)  # blocking: training cannot work
     warnings: list[str] = field(default_factory=list)
 
@@ -78,18 +80,21 @@ def table_facts(name: str, frame: pl.DataFrame, read: int, rejected: int, reason
     return TableFacts(name, read, frame.height, rejected, reasons, row["first"], row["last"], null_share)
 
 
-def history_facts(config: Config, first_activity: date | None, observed_until: date) -> HistoryFacts:
-    """The history that `training.snapshots` snapshots `training.step_days` apart need.
-
-    The last snapshot's label window (horizon + grace) must end by `observed_until`; the first
-    snapshot needs its longest feature window of history before it.
-    """
+def history_facts(config: Config, first_activity: date | None, observed_until: date) -> tuple[HistoryFacts, str | None]:
+    """The history that training snapshots need (features.timeline.snapshot_dates decides), and the
+    reason it falls short, if it does."""
     label_days = config.churn.horizon_days + config.churn.grace_days
     last_snapshot = observed_until - timedelta(days=label_days)
-    first_snapshot = last_snapshot - timedelta(days=(config.training.snapshots - 1) * config.training.step_days)
-    needed_from = first_snapshot - timedelta(days=max(config.features.windows_days))
+    first_planned = last_snapshot - timedelta(days=(config.training.snapshots - 1) * config.training.step_days)
+    needed_from = first_planned - timedelta(days=max(config.features.windows_days))
+    problem, first_snapshot = None, first_planned
+    if first_activity is not None:
+        try:
+            first_snapshot = snapshot_dates(observed_until, config, data_starts=first_activity)[0]
+        except ValueError as exc:
+            problem = str(exc)
     available = (observed_until - first_activity).days if first_activity else 0
-    return HistoryFacts(
+    facts = HistoryFacts(
         first_activity=first_activity,
         observed_until=observed_until,
         months_available=available / DAYS_PER_MONTH,
@@ -97,6 +102,7 @@ def history_facts(config: Config, first_activity: date | None, observed_until: d
         first_snapshot=first_snapshot,
         last_snapshot=last_snapshot,
     )
+    return facts, problem
 
 
 def survey_facts(surveys: pl.DataFrame) -> SurveyFacts:
@@ -115,15 +121,14 @@ def assess(report: SufficiencyReport, config: Config) -> SufficiencyReport:
     history = report.history
     if history.first_activity is None:
         report.problems.append("events holds no accepted rows: there is no behavior to learn from")
-    elif history.months_available + 1e-9 < history.months_needed:
-        report.problems.append(
-            f"history too short: events cover {history.first_activity} to {history.observed_until} "
-            f"({history.months_available:.1f} months) but training.snapshots={config.training.snapshots} "
-            f"x training.step_days={config.training.step_days} with churn.horizon_days={config.churn.horizon_days}, "
-            f"churn.grace_days={config.churn.grace_days} and the longest features.windows_days "
-            f"({max(config.features.windows_days)}) need {history.months_needed:.1f} months "
-            f"(first snapshot {history.first_snapshot})"
+    elif history.months_available + 1e-9 < history.months_needed and report.history_problem is None:
+        report.warnings.append(
+            f"history shorter than training.snapshots={config.training.snapshots} x training.step_days="
+            f"{config.training.step_days} plus the longest window would like ({history.months_available:.1f} of "
+            f"{history.months_needed:.1f} months): training uses the snapshots from {history.first_snapshot} on"
         )
+    if report.history_problem:
+        report.problems.append(report.history_problem)
     if report.churn_base_rate is not None and report.churn_base_rate == 0:
         report.problems.append("no churn observed in the latest fully observed label window: nothing to learn")
     if report.surveys is None:

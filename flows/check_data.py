@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from configs import Config
+from features.labels import label_churn
 from features.ingest import LoadResult, RejectLimitError, load_tables
 from features.sufficiency import (
     SufficiencyReport,
@@ -38,24 +39,39 @@ def report_from_load(config: Config, loaded: LoadResult, observed_until: date) -
     ]
     events = next(f for f in facts if f.name == "events")
     surveys = loaded.tables.get("surveys")
+    history, history_problem = history_facts(config, events.first, observed_until)
     report = SufficiencyReport(
         tables=facts,
-        history=history_facts(config, events.first, observed_until),
+        history=history,
         surveys=survey_facts(surveys) if surveys is not None else None,
-        churn_base_rate=None,
+        churn_base_rate=churn_base_rate(loaded.tables, config, history.last_snapshot, observed_until),
+        history_problem=history_problem,
     )
     return assess(report, config)
 
 
+def churn_base_rate(tables, config: Config, as_of: date, observed_until: date) -> float | None:
+    """Share of the customers eligible at the latest fully observed snapshot who churned in its window."""
+    if config.churn.definition == "subscription_end" and "subscriptions" not in tables:
+        return None
+    labels = label_churn(tables, config, as_of, observed_until)
+    return float(labels["churned"].mean()) if labels.height else None
+
+
 def render_report(report: SufficiencyReport, console: Console) -> None:
     tables = Table(title="Input tables", title_justify="left")
-    for column in ("table", "read", "accepted", "rejected", "first", "last", "top reject reasons", "null share (optional columns)"):
-        tables.add_column(column, justify="right" if column in ("read", "accepted", "rejected") else "left")
+    for column in ("table", "read", "accepted", "rejected", "first", "last"):
+        tables.add_column(column, justify="right" if column in ("read", "accepted", "rejected") else "left", no_wrap=True)
     for t in report.tables:
-        reasons = ", ".join(f"{r} ({n})" for r, n in sorted(t.reject_reasons.items(), key=lambda kv: -kv[1])[:3])
-        nulls = ", ".join(f"{c} {share:.0%}" for c, share in t.null_share.items() if share > 0)
-        tables.add_row(t.name, f"{t.read:,}", f"{t.accepted:,}", f"{t.rejected:,}", str(t.first), str(t.last), reasons or "-", nulls or "-")
+        tables.add_row(t.name, f"{t.read:,}", f"{t.accepted:,}", f"{t.rejected:,}", str(t.first), str(t.last))
     console.print(tables)
+    for t in report.tables:
+        if t.reject_reasons:
+            reasons = ", ".join(f"{r} ({n:,})" for r, n in sorted(t.reject_reasons.items(), key=lambda kv: -kv[1])[:5])
+            console.print(f"  {t.name} rejects: {reasons}", highlight=False)
+        nulls = ", ".join(f"{c} {share:.0%}" for c, share in t.null_share.items() if share > 0)
+        if nulls:
+            console.print(f"  {t.name} null shares: {nulls}", highlight=False)
 
     h = report.history
     console.print(
@@ -69,7 +85,10 @@ def render_report(report: SufficiencyReport, console: Console) -> None:
             f"(response rate {s.response_rate:.1%}, {s.customers_answered:,} customers answered)."
         )
     if report.churn_base_rate is not None:
-        console.print(f"Churn base rate (latest fully observed label window): {report.churn_base_rate:.2%}")
+        console.print(
+            f"Churn base rate: {report.churn_base_rate:.2%} of customers eligible at {report.history.last_snapshot} "
+            "churned within the horizon (the latest fully observed label window)."
+        )
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     for problem in report.problems:
