@@ -22,6 +22,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -98,6 +99,30 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
 
 
+class _AnonymousPeak:
+    """Samples RssAnon (/proc/self/status) while a step runs: peak RSS also counts the pages of
+    memory-mapped Parquet files, which the kernel can drop at will; this is the memory the step
+    really holds."""
+
+    def __init__(self) -> None:
+        self.peak_kib, self._running = 0, True
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        status = Path("/proc/self/status")
+        while self._running:
+            for line in status.read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+            time.sleep(0.02)
+
+    def stop(self) -> float:
+        self._running = False
+        self._thread.join()
+        return self.peak_kib / 1024**2
+
+
 def measure(step: str, data: Path, as_of: date) -> dict:
     """Run one step in this (fresh) process and report its time and the process's peak RSS."""
     from features.behavioral import build_behavioral
@@ -106,10 +131,12 @@ def measure(step: str, data: Path, as_of: date) -> dict:
 
     config, tables = _config(data), _scans(data)
     if step == "whole":
+        anonymous = _AnonymousPeak()
         started = time.perf_counter()
         frame = build_scoring_frame(tables, config, as_of)
     else:
         vocabulary = learn_vocabulary(tables, config, as_of)
+        anonymous = _AnonymousPeak()
         started = time.perf_counter()
         events = tables["events"]
         frame = build_behavioral(
@@ -121,7 +148,8 @@ def measure(step: str, data: Path, as_of: date) -> dict:
             channels=vocabulary.channels,
             partitions=-(-_rows(events) // ROWS_PER_PARTITION),
         )
-    return {"step": step, "seconds": time.perf_counter() - started, "peak_rss_gb": _peak_rss_gb(), "rows": frame.height, "columns": frame.width}
+    seconds = time.perf_counter() - started
+    return {"step": step, "seconds": seconds, "peak_rss_gb": _peak_rss_gb(), "peak_anon_gb": anonymous.stop(), "rows": frame.height, "columns": frame.width}
 
 
 def _child(step: str, data: Path, as_of: date) -> dict:
@@ -171,15 +199,21 @@ def main() -> None:
 
     import polars as pl
 
-    events = pl.scan_parquet(args.data / "events.parquet").select(pl.len(), pl.col("customer_id").n_unique()).collect().row(0)
-    print(f"data: {args.data} events={events[0]:,} customers_with_events={events[1]:,} as_of={as_of}", flush=True)
+    # keep this parent light: Linux carries a process's peak RSS across fork + exec into the children
+    events = pl.scan_parquet(args.data / "events.parquet").select(pl.len()).collect().item()
+    customers = pl.scan_parquet(args.data / "customers.parquet").select(pl.len()).collect().item()
+    print(f"data: {args.data} events={events:,} customers={customers:,} as_of={as_of}", flush=True)
     whole = _child("whole", args.data, as_of)
-    print(f"whole feature build: {whole['seconds']:.2f}s peak RSS {whole['peak_rss_gb']:.2f} GB -> {whole['rows']:,} x {whole['columns']}", flush=True)
+    print(
+        f"whole feature build: {whole['seconds']:.2f}s peak RSS {whole['peak_rss_gb']:.2f} GB "
+        f"(anonymous {whole['peak_anon_gb']:.2f} GB) -> {whole['rows']:,} x {whole['columns']}",
+        flush=True,
+    )
     reference, behavioral = [], []
     for _ in range(args.repeat):
         reference.append(_reference(args.reference, args.data, as_of))
         behavioral.append(_child("behavioral", args.data, as_of))
-        print(f"  duckdb reference {reference[-1]['seconds']:.2f}s | behavioral family {behavioral[-1]['seconds']:.2f}s (peak RSS {behavioral[-1]['peak_rss_gb']:.2f} GB)", flush=True)
+        print(f"  duckdb reference {reference[-1]['seconds']:.2f}s | behavioral family {behavioral[-1]['seconds']:.2f}s (peak RSS {behavioral[-1]['peak_rss_gb']:.2f} GB, anonymous {behavioral[-1]['peak_anon_gb']:.2f} GB)", flush=True)
     ref_s = statistics.median(r["seconds"] for r in reference)
     beh_s = statistics.median(b["seconds"] for b in behavioral)
     print(
