@@ -37,7 +37,6 @@ def generate(out: Path, customers: int, events: int, days: int = 365, seed: int 
     and subscriptions (10% ended) so that the eligible population is defined."""
     import numpy as np
     import polars as pl
-    import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
     start = datetime(2025, 1, 1, tzinfo=UTC)
@@ -56,12 +55,13 @@ def generate(out: Path, customers: int, events: int, days: int = 365, seed: int 
     chunks = max(1, events // 2_000_000)
     per_chunk = events // chunks
     first_us, span_us = int(start.timestamp() * 1e6), days * 86_400_000_000
-    writer = None
+    parts = out / "_events_parts"
+    parts.mkdir(exist_ok=True)
     for c in range(chunks):  # each chunk covers the next slice of time: the log is time-ordered
         ts = np.sort(rng.integers(first_us + span_us * c // chunks, first_us + span_us * (c + 1) // chunks, per_chunk))
         kind = rng.choice(len(types), per_chunk, p=[0.25, 0.3, 0.2, 0.05, 0.15, 0.05])
         value = np.where(np.isin(kind, [1, 3]), rng.exponential(20.0, per_chunk), np.nan)
-        chunk = pl.DataFrame(
+        pl.DataFrame(
             {
                 "customer_id": ids_np[np.searchsorted(cdf, rng.random(per_chunk))],
                 "ts": pl.Series(ts).cast(ts_type),
@@ -69,10 +69,12 @@ def generate(out: Path, customers: int, events: int, days: int = 365, seed: int 
                 "channel": channels[rng.choice(4, per_chunk, p=[0.5, 0.3, 0.15, 0.05])],
                 "value": pl.Series(value).fill_nan(None),
             }
-        ).to_arrow()
-        writer = writer or pq.ParquetWriter(out / "events.parquet", chunk.schema)
-        writer.write_table(chunk, row_group_size=1_000_000)
-    writer.close()
+        ).write_parquet(parts / f"{c:05d}.parquet")
+    # one file of 1M-row groups in time order, streamed together from the parts
+    pl.scan_parquet(parts / "*.parquet").sink_parquet(out / "events.parquet", row_group_size=1_000_000, maintain_order=True)
+    for part in parts.iterdir():
+        part.unlink()
+    parts.rmdir()
 
 
 def _config(data: Path):
@@ -171,7 +173,7 @@ def _default_as_of(data: Path) -> date:
         return date.fromisoformat(json.loads(manifest.read_text())["today"])
     import polars as pl
 
-    last = pl.scan_parquet(data / "events.parquet").select(pl.col("ts").max()).collect().item()
+    last = pl.scan_parquet(data / "events.parquet").select(pl.col("ts").max()).collect(engine="streaming").item()
     return last.date() + timedelta(days=1)
 
 
