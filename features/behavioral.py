@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from features.catalog import USUAL_DAYS, Feature, FeatureSpec, checked_slugs, select_exprs, usual_name, window_counts
-from features.timeline import as_of_instant, local_day
+from features.timeline import as_of_instant, local_day, rows_within
 
 FAMILY = "behavioral"
 TABLE = "events"
@@ -203,14 +203,8 @@ def _prepared(events: pl.LazyFrame, event_types: Sequence[str], channels: Sequen
 
 
 def _recent(events: pl.LazyFrame, dates: pl.DataFrame, tz: str, lookback: int) -> pl.LazyFrame:
-    """The rows each date's windows read, tagged with that date (one slice per date)."""
-    slices = [
-        events.filter(pl.col("ts") >= as_of_instant(d - timedelta(days=lookback), tz), pl.col("ts") < t).with_columns(
-            pl.lit(d).alias("as_of"), pl.lit(day, pl.Int32).alias("_day")
-        )
-        for d, day, t in dates.select("as_of", "_day", "_t").iter_rows()
-    ]
-    return pl.concat(slices).with_columns((pl.col("_day") - local_day("ts", tz)).alias("_days_ago"))
+    """The rows each date's windows read, tagged with that date."""
+    return rows_within(events, dates, "ts", tz, -lookback, 0).with_columns((pl.col("_day") - local_day("ts", tz)).alias("_days_ago"))
 
 
 def _last_seen_before(events: pl.LazyFrame, dates: pl.DataFrame, tz: str, lookback: int) -> pl.LazyFrame:

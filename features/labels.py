@@ -19,7 +19,7 @@ import polars as pl
 
 from configs import Config
 from features.population import Tables, eligible, lazy, qualifying_events
-from features.timeline import as_of_instant, dates_frame, with_later_facts
+from features.timeline import as_of_instant, dates_frame, rows_within, with_later_facts
 
 _OPEN_ENDED = datetime(9999, 12, 31)
 
@@ -49,14 +49,8 @@ def _subscription_end(subscriptions: pl.LazyFrame, dates: pl.DataFrame, config: 
 
 
 def _inactivity(events: pl.LazyFrame, dates: pl.DataFrame, config: Config) -> pl.LazyFrame:
-    qualifying = qualifying_events(events, config)
-    active = pl.concat(
-        [
-            qualifying.filter(pl.col("ts") >= t, pl.col("ts") < end).select(pl.lit(d).alias("as_of"), "customer_id")
-            for d, t, end in dates.select("as_of", "_t", "_horizon_end").iter_rows()
-        ]
-    )
-    return active.unique().with_columns(pl.lit(False).alias("churned"))
+    active = rows_within(qualifying_events(events, config), dates, "ts", config.schedule.timezone, 0, config.churn.horizon_days)
+    return active.select("as_of", "customer_id").unique().with_columns(pl.lit(False).alias("churned"))
 
 
 def churn_labels(tables: Tables, config: Config, dates: Sequence[date], observed_until: date) -> pl.LazyFrame:

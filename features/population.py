@@ -8,12 +8,12 @@ all) within [T - churn.active_within_days, T).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date
 
 import polars as pl
 
 from configs import Config
-from features.timeline import as_of_instant, dates_frame, rows_before, with_later_facts
+from features.timeline import dates_frame, rows_before, rows_within, with_later_facts
 
 Tables = Mapping[str, pl.DataFrame | pl.LazyFrame]
 
@@ -41,13 +41,8 @@ def active_subscriptions(subscriptions: pl.LazyFrame, dates: pl.DataFrame, tz: s
 
 def active_by_events(events: pl.LazyFrame, dates: pl.DataFrame, config: Config, tz: str) -> pl.LazyFrame:
     """(as_of, customer_id) with a qualifying event in [T - active_within_days, T)."""
-    days = config.churn.active_within_days
-    qualifying = qualifying_events(events, config)
-    slices = [
-        qualifying.filter(pl.col("ts") >= as_of_instant(d - timedelta(days=days), tz), pl.col("ts") < t).select(pl.lit(d).alias("as_of"), "customer_id")
-        for d, t in dates.select("as_of", "_t").iter_rows()
-    ]
-    return pl.concat(slices).unique()
+    recent = rows_within(qualifying_events(events, config), dates, "ts", tz, -config.churn.active_within_days, 0)
+    return recent.select("as_of", "customer_id").unique()
 
 
 def require_subscriptions(tables: Tables, config: Config) -> None:

@@ -83,6 +83,20 @@ def known_at(column: str, t: pl.Expr) -> pl.Expr:
     return pl.when(pl.col(column) < t).then(pl.col(column))
 
 
+def rows_within(table: pl.LazyFrame, dates: pl.DataFrame, time_column: str, tz: str, start_days: int, end_days: int) -> pl.LazyFrame:
+    """The rows with ``time_column`` in [D + start_days, D + end_days) (local midnights) for each
+    date D of ``dates``, tagged with ``as_of`` and ``_day``: one slice per date, so large tables are
+    filtered, never paired with every date."""
+    column = pl.col(time_column)
+    slices = [
+        table.filter(column >= as_of_instant(d + timedelta(days=start_days), tz), column < as_of_instant(d + timedelta(days=end_days), tz)).with_columns(
+            pl.lit(d).alias("as_of"), pl.lit(day_number(d), pl.Int32).alias("_day")
+        )
+        for d in dates["as_of"]
+    ]
+    return pl.concat(slices)
+
+
 def latest_snapshot(observed_until: date, config: Config) -> date:
     """The latest D whose label window plus grace, [D, D + horizon + grace), ends by observed_until."""
     return observed_until - timedelta(days=config.churn.horizon_days + config.churn.grace_days)
