@@ -273,6 +273,35 @@ def run_nightly(
     console.print(result["score"]["summary_markdown"], markup=False, highlight=False)
 
 
+@app.command()
+def serve(
+    config: ConfigOption,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port of the local Prefect server (default: 4200, or a free one). Ignored when PREFECT_API_URL is set.")] = None,
+) -> None:
+    """Serve the nightly (on `schedule.cron`), train and score deployments until Ctrl-C or SIGTERM.
+
+    Without PREFECT_API_URL it starts a local Prefect server (database in the workspace) and prints
+    its UI address; Prefect's temporary server would never fire the schedule. One run at a time.
+
+    Examples:
+
+        quietchurn serve --config configs/demo.yaml
+        PREFECT_API_URL=http://127.0.0.1:4200/api quietchurn serve --config configs/acme.yaml
+        prefect deployment run 'nightly/demo' --param as_of=2026-01-31 --param retrain=true
+        prefect deployment run 'score/demo'
+    """
+    from configs import ConfigError
+    from flows.serve import ServerUnavailable, serve_forever
+
+    _load(config)  # fail fast with key paths before any server starts
+    try:
+        serve_forever(config, port, announce=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
+    except ConfigError as exc:
+        _fail(str(exc))
+    except ServerUnavailable as exc:
+        _fail(str(exc), code=1)
+
+
 model_app = typer.Typer(help="Move the `champion` alias of the registered model by hand.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 

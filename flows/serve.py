@@ -7,6 +7,7 @@ whose database lives in the workspace, and stops it after the runner has stopped
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -18,16 +19,21 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from prefect import serve
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.logging import get_logger
+from prefect.runner import Runner
 from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from configs import Config, load_config
+from configs import Config, ConfigError, load_config
 from flows.runtime import apply_quiet_defaults
 
 DEFAULT_PORT = 4200
 LOOPBACK = "127.0.0.1"
+
+
+class ServerUnavailable(RuntimeError):
+    """The Prefect server did not come up (or is not reachable) in time."""
 
 
 def deployments(config: Config, config_path: str | Path) -> list[RunnerDeployment]:
@@ -46,7 +52,10 @@ def deployments(config: Config, config_path: str | Path) -> list[RunnerDeploymen
         # module path, not file path: runs load `flows.pipeline` from the installed package, whatever the cwd
         "entrypoint_type": EntrypointType.MODULE_PATH,
     }
-    nightly_schedule = Cron(config.schedule.cron, timezone=config.schedule.timezone)
+    try:
+        nightly_schedule = Cron(config.schedule.cron, timezone=config.schedule.timezone)
+    except ValueError as exc:  # the config checks the field count; Prefect checks each field
+        raise ConfigError(f"schedule.cron: {exc}") from None
     return [
         pipeline.nightly.to_deployment(schedule=nightly_schedule, **defaults),
         pipeline.train.to_deployment(**defaults),
@@ -73,7 +82,29 @@ def _healthy(api_url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen, grace_s: float = 20.0) -> None:
+def wait_until_healthy(healthy: Callable[[], bool], timeout_s: float, what: str, server: subprocess.Popen | None = None) -> None:
+    """Block until `healthy()`; fail clearly on timeout, or as soon as the `server` we started dies."""
+    deadline = time.monotonic() + timeout_s
+    while not healthy():
+        if server is not None and server.poll() is not None:
+            raise ServerUnavailable(f"{what} exited with code {server.returncode} before it was healthy")
+        if time.monotonic() > deadline:
+            raise ServerUnavailable(f"{what} was not healthy within {timeout_s:.0f} s")
+        time.sleep(0.5)
+
+
+def _configured_api_healthy() -> bool:
+    """The configured API's health check through Prefect's client (which sends the API key, if any)."""
+    from prefect.client.orchestration import get_client
+
+    async def check() -> bool:
+        async with get_client() as client:
+            return await client.api_healthcheck() is None
+
+    return asyncio.run(check())
+
+
+def _stop_server(process: subprocess.Popen, grace_s: float = 20.0) -> None:
     """SIGTERM the server's process group (it is its own session), then SIGKILL if it lingers."""
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         if process.poll() is not None:
@@ -105,22 +136,52 @@ def local_server(home: Path, port: int | None = None, startup_timeout_s: float =
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + startup_timeout_s
-        while not _healthy(api_url):
-            if process.poll() is not None:
-                raise RuntimeError(f"the Prefect server exited with code {process.returncode} before it was healthy; see {log_path}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the Prefect server was not healthy within {startup_timeout_s:.0f} s at {api_url}; see {log_path}")
-            time.sleep(0.25)
+        wait_until_healthy(lambda: _healthy(api_url), startup_timeout_s, f"the Prefect server at {api_url} (log: {log_path})", process)
         yield api_url
     finally:
-        _stop(process)
+        _stop_server(process)
 
 
-def serve_forever(config_path: str | Path, port: int | None = None, announce: Callable[[str], None] = print) -> None:
+class _GracefulRunner(Runner):
+    """A runner that SIGTERM and Ctrl-C stop the same way: in-flight runs cancelled, schedules paused.
+
+    Prefect 3.8.8's own SIGTERM handler calls the async `stop` without awaiting it and exits from
+    inside the event loop (a traceback, no cancellation); this schedules `astop` on the loop instead.
+    """
+
+    def handle_sigterm(self, *args: object) -> None:
+        if not self.started:
+            raise KeyboardInterrupt  # still registering deployments: nothing to cancel
+        if self.stopping:
+            return
+        get_logger("runner").info("stopping: cancelling in-flight runs and pausing the schedules (takes a few seconds)")
+        # threadsafe: wakes the loop now (a plain create_task waits out the poller's sleep, up to 10 s)
+        self._stopping = asyncio.run_coroutine_threadsafe(self.astop(), asyncio.get_running_loop())
+
+
+async def _run_until_stopped(runner: Runner) -> None:
+    signal.signal(signal.SIGINT, runner.handle_sigterm)  # Runner.start() installs it for SIGTERM only
+    await runner.start()
+
+
+def serve_deployments(served: list[RunnerDeployment], limit: int = 1) -> None:
+    """`prefect.serve` with a graceful stop. `limit` runs at once across all served deployments."""
+    runner = _GracefulRunner(pause_on_shutdown=True, limit=limit)
+    for deployment in served:
+        runner.add_deployment(deployment)
+    try:
+        asyncio.run(_run_until_stopped(runner))
+    except KeyboardInterrupt:
+        pass
+
+
+def serve_forever(
+    config_path: str | Path, port: int | None = None, announce: Callable[[str], None] = print, startup_timeout_s: float = 60.0
+) -> None:
     """Serve the deployments of a config until SIGTERM or Ctrl-C, on PREFECT_API_URL or a local server.
 
-    With a local server, the runner stops first (SIGTERM and Ctrl-C both end `serve`), then the server.
+    One run at a time in this process (`limit=1`): nightly, train and score share the sink and the
+    MLflow store. With a local server, the runner stops first, then the server.
     """
     apply_quiet_defaults()
     config = load_config(config_path)
@@ -129,13 +190,16 @@ def serve_forever(config_path: str | Path, port: int | None = None, announce: Ca
         api_url = PREFECT_API_URL.value()
         if api_url:
             announce(f"Using the Prefect server at {api_url} (PREFECT_API_URL).")
+            wait_until_healthy(_configured_api_healthy, startup_timeout_s, f"the Prefect server at {api_url}")  # may still be booting
         else:
             home = config.workspace / "prefect"
             announce(f"Starting a local Prefect server (PREFECT_HOME={home}) ...")
-            api_url = stack.enter_context(local_server(home, port))
+            api_url = stack.enter_context(local_server(home, port, startup_timeout_s))
             stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
             announce(f"Prefect UI: {api_url.removesuffix('/api')}  (API: {api_url})")
-        schedule = f"{config.schedule.cron} ({config.schedule.timezone})"
-        announce(f"Serving nightly/{config.name} on '{schedule}', train/{config.name} and score/{config.name} on demand.")
+        announce(
+            f"Serving nightly/{config.name} on '{config.schedule.cron}' ({config.schedule.timezone}); "
+            f"train/{config.name} and score/{config.name} on demand. Stop with Ctrl-C or SIGTERM."
+        )
         announce(f"Trigger a run: PREFECT_API_URL={api_url} prefect deployment run 'nightly/{config.name}' --param retrain=true")
-        serve(*served, limit=1, print_starting_message=False)
+        serve_deployments(served, limit=1)
