@@ -14,6 +14,9 @@ _QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",  # MLflow needs exactly "true"; Prefect's client honours it too
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # LightGBM's OpenMP threads spin while waiting: beside another busy process a 1 s fit took 40+ s (STACK_NOTES)
+    "OMP_WAIT_POLICY": "PASSIVE",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",  # a cold PREFECT_HOME takes 10+ s to start
 }
 
 

@@ -11,6 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from configs import Config, parse_config
+from flows.runtime import apply_quiet_defaults
+
+# Telemetry off and OpenMP threads that don't spin, before any test imports LightGBM or MLflow.
+apply_quiet_defaults()
 
 POSTGRES_ADMIN_DSN = os.environ.get("QUIETCHURN_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
