@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from features.catalog import USUAL_DAYS, Feature, FeatureSpec, checked_slugs, select_exprs, usual_name, window_counts
+from features.catalog import USUAL_DAYS, Feature, FeatureSpec, checked_slugs, counted, merged, select_exprs, usual_name
 from features.timeline import as_of_instant, local_day, rows_within
 
 FAMILY = "behavioral"
@@ -79,38 +79,6 @@ def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     return pl.when(denominator > 0).then(numerator / denominator)
 
 
-def _recent_aggregations(
-    windows: Sequence[int], event_types: Sequence[str], columns: set[str], words: int, with_usual: bool
-) -> list[pl.Expr]:
-    always = pl.lit(True)
-    aggs = window_counts(always, _DAYS_AGO, windows, "events_{w}d", with_usual)
-    for code, type_slug in enumerate(checked_slugs(event_types, "events.event_type")):
-        aggs += window_counts(_CODE == code, _DAYS_AGO, windows, f"events_{type_slug}_{{w}}d", with_usual)
-    aggs.append(_DAYS_AGO.min().alias("_recent_days_ago"))
-    aggs += [pl.when(_CODE == code).then(_DAYS_AGO).min().alias(f"_last_{s}") for code, s in enumerate(checked_slugs(event_types, "events.event_type"))]
-    aggs += [
-        pl.when((_DAYS_AGO - 1) // _WORD == k).then(pl.lit(2.0).pow((_DAYS_AGO - 1) % _WORD).cast(pl.UInt64)).bitwise_or().alias(f"_day_bits_{k}")
-        for k in range(words)
-    ]
-    aggs += [
-        (_DAYS_AGO <= TREND_DAYS).sum().alias("_events_last_30d"),
-        ((_DAYS_AGO > TREND_DAYS) & (_DAYS_AGO <= 2 * TREND_DAYS)).sum().alias("_events_prev_30d"),
-        # least-squares slope of the weekly counts over the last 8 weeks (x = 0 oldest .. 7 newest):
-        # a linear combination of the counts, so each event adds its week's weight
-        pl.when(_DAYS_AGO <= 7 * SLOPE_WEEKS)
-        .then((SLOPE_WEEKS - 1 - (_DAYS_AGO - 1) // 7 - (SLOPE_WEEKS - 1) / 2) / _slope_denominator())
-        .otherwise(0.0)
-        .sum()
-        .alias(f"events_weekly_slope_{SLOPE_WEEKS}w"),
-    ]
-    if "value" in columns:
-        aggs += [pl.when(_DAYS_AGO <= w).then(pl.col("value")).sum().alias(f"value_sum_{w}d") for w in windows]
-        aggs += [((_DAYS_AGO <= w) & pl.col("value").is_not_null()).sum().alias(f"_value_n_{w}d") for w in windows]
-    if "channel" in columns:
-        aggs += [pl.when(_DAYS_AGO <= w).then(pl.col("_channel_bit")).bitwise_or().alias(f"_channel_bits_{w}d") for w in windows]
-    return aggs
-
-
 def _slope_denominator() -> float:
     mean = (SLOPE_WEEKS - 1) / 2
     return sum((x - mean) ** 2 for x in range(SLOPE_WEEKS))
@@ -118,41 +86,63 @@ def _slope_denominator() -> float:
 
 def behavioral_features(
     windows: Sequence[int], event_types: Sequence[str], columns: set[str], with_usual: bool = False
-) -> list[Feature]:
-    """The behavioral features and their catalog entries (``columns``: the events table's columns)."""
+) -> tuple[list[pl.Expr], list[Feature]]:
+    """Aggregations over the recent rows, and the features they make with their catalog entries
+    (``columns``: the events table's columns)."""
     words = _words(windows, with_usual)
+    slugs = checked_slugs(event_types, "events.event_type")
 
     def spec(name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0, usual: bool = False) -> FeatureSpec:
         return FeatureSpec(name, FAMILY, TABLE, description, reason, direction, dtype, absent, usual)
 
-    features: list[Feature] = []
-    for w in windows:
-        features.append(Feature(spec(f"events_{w}d", f"events of any type in the {w} days before as_of", f"{{value:.0f}} activities in the last {w} days", -1, usual=True)))
-        features += [
-            Feature(spec(f"events_{s}_{w}d", f"'{t}' events in the {w} days before as_of", f"{{value:.0f}} {t} events in the last {w} days", -1, usual=True))
-            for t, s in zip(event_types, checked_slugs(event_types, "events.event_type"), strict=True)
+    def count(condition: pl.Expr, name: str, description: str, reason: str) -> tuple[list[pl.Expr], list[Feature]]:
+        return counted(condition, _DAYS_AGO, windows, with_usual, family=FAMILY, table=TABLE, name=name, description=description, reason=reason, direction=-1)
+
+    aggs, features = merged(
+        [
+            count(pl.lit(True), "events_{w}d", "events of any type in the {w} days before as_of", "{value:.0f} activities in the last {w} days"),
+            *[
+                count(_CODE == code, f"events_{s}_{{w}}d", f"'{t}' events in the {{w}} days before as_of", f"{{value:.0f}} {t} events in the last {{w}} days")
+                for code, (t, s) in enumerate(zip(event_types, slugs, strict=True))
+            ],
         ]
-        features.append(
-            Feature(
-                spec(f"active_days_{w}d", f"distinct days with any event in the {w} days before as_of", f"active on {{value:.0f}} of the last {w} days", -1, usual=True),
-                _active_days(0, w, words),
-            )
+    )
+
+    # active days: one bit per day in per-customer masks (day d before T is bit d - 1), OR-ed
+    aggs += [
+        pl.when((_DAYS_AGO - 1) // _WORD == k).then(pl.lit(2.0).pow((_DAYS_AGO - 1) % _WORD).cast(pl.UInt64)).bitwise_or().alias(f"_day_bits_{k}")
+        for k in range(words)
+    ]
+    features += [
+        Feature(
+            spec(f"active_days_{w}d", f"distinct days with any event in the {w} days before as_of", f"active on {{value:.0f}} of the last {w} days", -1, usual=True),
+            _active_days(0, w, words),
         )
-        if "value" in columns:
-            features.append(Feature(spec(f"value_sum_{w}d", f"sum of event value in the {w} days before as_of", f"{{value:.1f}} total activity value in the last {w} days", -1, "Float64")))
-            features.append(
+        for w in windows
+    ]
+    if "value" in columns:
+        aggs += [pl.when(_DAYS_AGO <= w).then(pl.col("value")).sum().alias(f"value_sum_{w}d") for w in windows]
+        aggs += [((_DAYS_AGO <= w) & pl.col("value").is_not_null()).sum().alias(f"_value_n_{w}d") for w in windows]
+        for w in windows:
+            features += [
+                Feature(spec(f"value_sum_{w}d", f"sum of event value in the {w} days before as_of", f"{{value:.1f}} total activity value in the last {w} days", -1, "Float64")),
                 Feature(
                     spec(f"value_mean_{w}d", f"mean event value in the {w} days before as_of (null: no valued events)", f"{{value:.1f}} average activity value in the last {w} days", -1, "Float64", None),
                     _ratio(pl.col(f"value_sum_{w}d"), pl.col(f"_value_n_{w}d")),
-                )
+                ),
+            ]
+    if "channel" in columns:
+        aggs += [pl.when(_DAYS_AGO <= w).then(pl.col("_channel_bit")).bitwise_or().alias(f"_channel_bits_{w}d") for w in windows]
+        features += [
+            Feature(
+                spec(f"channels_{w}d", f"distinct channels used in the {w} days before as_of", f"{{value:.0f}} different channels used in the last {w} days", 0),
+                pl.col(f"_channel_bits_{w}d").fill_null(0).bitwise_count_ones(),
             )
-        if "channel" in columns:
-            features.append(
-                Feature(
-                    spec(f"channels_{w}d", f"distinct channels used in the {w} days before as_of", f"{{value:.0f}} different channels used in the last {w} days", 0),
-                    pl.col(f"_channel_bits_{w}d").fill_null(0).bitwise_count_ones(),
-                )
-            )
+            for w in windows
+        ]
+
+    aggs.append(_DAYS_AGO.min().alias("_recent_days_ago"))
+    aggs += [pl.when(_CODE == code).then(_DAYS_AGO).min().alias(f"_last_{s}") for code, s in enumerate(slugs)]
     features.append(
         Feature(
             spec("days_since_last_event", "days from the last event to as_of (1 = the day before; null: never active)", "{value:.0f} days since the last activity", 1, absent=None),
@@ -170,7 +160,19 @@ def behavioral_features(
             ),
             pl.col(f"_last_{s}"),
         )
-        for t, s in zip(event_types, checked_slugs(event_types, "events.event_type"), strict=True)
+        for t, s in zip(event_types, slugs, strict=True)
+    ]
+
+    aggs += [
+        (_DAYS_AGO <= TREND_DAYS).sum().alias("_events_last_30d"),
+        ((_DAYS_AGO > TREND_DAYS) & (_DAYS_AGO <= 2 * TREND_DAYS)).sum().alias("_events_prev_30d"),
+        # least-squares slope of the weekly counts over the last 8 weeks (x = 0 oldest .. 7 newest):
+        # a linear combination of the counts, so each event adds its week's weight
+        pl.when(_DAYS_AGO <= 7 * SLOPE_WEEKS)
+        .then((SLOPE_WEEKS - 1 - (_DAYS_AGO - 1) // 7 - (SLOPE_WEEKS - 1) / 2) / _slope_denominator())
+        .otherwise(0.0)
+        .sum()
+        .alias(f"events_weekly_slope_{SLOPE_WEEKS}w"),
     ]
     features += [
         Feature(
@@ -185,7 +187,7 @@ def behavioral_features(
             spec(f"events_weekly_slope_{SLOPE_WEEKS}w", f"least-squares slope of weekly event counts over the last {SLOPE_WEEKS} weeks (events/week per week)", "activity changing by {value:+.1f} events a week, week after week", -1, "Float64"),
         ),
     ]
-    return features
+    return aggs, features
 
 
 def _words(windows: Sequence[int], with_usual: bool) -> int:
@@ -244,8 +246,7 @@ def build_behavioral(
     columns = set(events.collect_schema().names())
     lookback = lookback_days(windows, with_usual)
     words = _words(windows, with_usual)
-    features = behavioral_features(windows, event_types, columns, with_usual)
-    aggregations = _recent_aggregations(windows, event_types, columns, words, with_usual)
+    aggregations, features = behavioral_features(windows, event_types, columns, with_usual)
     usual_active = (
         [(_active_days(w, w + USUAL_DAYS, words) * (w / USUAL_DAYS)).alias(usual_name(f"active_days_{w}d")) for w in windows]
         if with_usual

@@ -69,15 +69,44 @@ def usual_count(condition: pl.Expr, days_ago: pl.Expr, window_days: int, name: s
     return (earlier.sum() * (window_days / USUAL_DAYS)).alias(usual_name(name))
 
 
-def window_counts(
-    condition: pl.Expr, days_ago: pl.Expr, windows: Sequence[int], name: str, with_usual: bool
-) -> list[pl.Expr]:
-    """Aggregations counting rows that meet ``condition`` in each window [T - w, T) (``name`` has a
-    ``{w}`` placeholder), with their usual levels on request."""
-    exprs = [(condition & (days_ago <= w)).sum().alias(name.format(w=w)) for w in windows]
+def counted(
+    condition: pl.Expr,
+    days_ago: pl.Expr,
+    windows: Sequence[int],
+    with_usual: bool,
+    *,
+    family: str,
+    table: str,
+    name: str,
+    description: str,
+    reason: str,
+    direction: int,
+) -> tuple[list[pl.Expr], list[Feature]]:
+    """Counts of the rows meeting ``condition`` in each window [T - w, T): the aggregations (with
+    their usual levels on request) and the catalog entries. ``name``, ``description`` and
+    ``reason`` take ``{w}``; zero means zero, so a customer without rows gets 0."""
+
+    def in_window(text: str, w: int) -> str:
+        return text.replace("{w}", str(w))
+
+    aggs = [(condition & (days_ago <= w)).sum().alias(in_window(name, w)) for w in windows]
     if with_usual:
-        exprs += [usual_count(condition, days_ago, w, name.format(w=w)) for w in windows]
-    return exprs
+        aggs += [usual_count(condition, days_ago, w, in_window(name, w)) for w in windows]
+    features = [
+        Feature(FeatureSpec(in_window(name, w), family, table, in_window(description, w), in_window(reason, w), direction, "Int32", 0, usual=True))
+        for w in windows
+    ]
+    return aggs, features
+
+
+def merged(parts: Iterable[tuple[list[pl.Expr], list[Feature]]]) -> tuple[list[pl.Expr], list[Feature]]:
+    """Several (aggregations, features) pairs as one."""
+    aggs: list[pl.Expr] = []
+    features: list[Feature] = []
+    for part_aggs, part_features in parts:
+        aggs += part_aggs
+        features += part_features
+    return aggs, features
 
 
 def select_exprs(features: Sequence[Feature], with_usual: bool) -> list[pl.Expr]:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import polars as pl
 
-from features.catalog import Feature, FeatureSpec, checked_slugs, select_exprs, window_counts
+from features.catalog import Feature, FeatureSpec, checked_slugs, counted, merged, select_exprs
 from features.timeline import days_before, known_at, rows_before, with_later_facts
 
 FAMILY = "operational"
@@ -28,8 +28,8 @@ _US_PER_HOUR = 3_600_000_000
 _US_PER_DAY = 24 * _US_PER_HOUR
 
 
-def _spec(table: str, name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0, usual: bool = False) -> FeatureSpec:
-    return FeatureSpec(name, FAMILY, table, description, reason, direction, dtype, absent, usual)
+def _spec(table: str, name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0) -> FeatureSpec:
+    return FeatureSpec(name, FAMILY, table, description, reason, direction, dtype, absent)
 
 
 def _hours(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
@@ -46,23 +46,41 @@ def _family_frame(rows: pl.LazyFrame, aggregations: list[pl.Expr], features: lis
 def ticket_features(windows: Sequence[int], columns: set[str], with_usual: bool = False) -> tuple[list[pl.Expr], list[Feature]]:
     """Aggregations over a customer's tickets opened before T, and the features they make."""
     t = "tickets"
+
+    def count(condition: pl.Expr, name: str, description: str, reason: str) -> tuple[list[pl.Expr], list[Feature]]:
+        return counted(condition, _DAYS_AGO, windows, with_usual, family=FAMILY, table=t, name=name, description=description, reason=reason, direction=1)
+
+    aggs, features = merged(
+        [
+            count(pl.lit(True), "tickets_{w}d", "tickets opened in the {w} days before as_of", "{value:.0f} support tickets in the last {w} days"),
+            count(
+                pl.col("_repeat"),
+                "ticket_repeat_contacts_{w}d",
+                f"tickets in the {{w}} days before as_of opened within {REPEAT_CONTACT_DAYS} days of the customer's previous ticket",
+                "{value:.0f} repeat contacts within a week in the last {w} days",
+            ),
+            *[
+                count(pl.col(flag).fill_null(False), f"tickets_{flag}_{{w}}d", f"{flag} tickets among those opened in the {{w}} days before as_of", f"{{value:.0f}} {flag} tickets in the last {{w}} days")
+                for flag in ("reopened", "escalated")
+                if flag in columns
+            ],
+        ]
+    )
     in_w = {w: _DAYS_AGO <= w for w in windows}
     resolved = pl.col("_resolved_at")
-    aggs = [
+    aggs += [
         resolved.is_null().sum().alias("tickets_open"),
         _DAYS_AGO.min().alias("days_since_last_ticket"),
     ]
-    features = [
+    features += [
         Feature(_spec(t, "tickets_open", "tickets opened before as_of and not resolved before it", "{value:.0f} support tickets still open", 1)),
         Feature(_spec(t, "days_since_last_ticket", "days from the last ticket opened to as_of (null: never had one)", "{value:.0f} days since the last support ticket", -1, absent=None)),
     ]
     resolve_hours = _hours(resolved, pl.col("opened_at"))
     for w in windows:
-        features += [
-            Feature(_spec(t, f"tickets_{w}d", f"tickets opened in the {w} days before as_of", f"{{value:.0f}} support tickets in the last {w} days", 1, usual=True)),
-            Feature(_spec(t, f"ticket_repeat_contacts_{w}d", f"tickets in the {w} days before as_of opened within {REPEAT_CONTACT_DAYS} days of the customer's previous ticket", f"{{value:.0f}} repeat contacts within a week in the last {w} days", 1, usual=True)),
-            Feature(_spec(t, f"ticket_resolve_hours_median_{w}d", f"median hours to resolve the tickets opened in the {w} days before as_of and resolved before it (null: none)", f"support tickets took {{value:.0f}} hours to resolve (median, last {w} days)", 1, "Float64", None)),
-        ]
+        features.append(
+            Feature(_spec(t, f"ticket_resolve_hours_median_{w}d", f"median hours to resolve the tickets opened in the {w} days before as_of and resolved before it (null: none)", f"support tickets took {{value:.0f}} hours to resolve (median, last {w} days)", 1, "Float64", None))
+        )
         aggs.append(pl.when(in_w[w]).then(resolve_hours).median().alias(f"ticket_resolve_hours_median_{w}d"))
         if "wait_seconds" in columns:
             wait_minutes = pl.col("wait_seconds") / 60
@@ -77,15 +95,6 @@ def ticket_features(windows: Sequence[int], columns: set[str], with_usual: bool 
         if "handoffs" in columns:
             aggs.append(pl.when(in_w[w]).then(pl.col("handoffs")).sum().alias(f"ticket_handoffs_{w}d"))
             features.append(Feature(_spec(t, f"ticket_handoffs_{w}d", f"handoffs between agents on tickets opened in the {w} days before as_of", f"{{value:.0f}} handoffs between support agents in the last {w} days", 1)))
-    aggs += window_counts(pl.lit(True), _DAYS_AGO, windows, "tickets_{w}d", with_usual)
-    aggs += window_counts(pl.col("_repeat"), _DAYS_AGO, windows, "ticket_repeat_contacts_{w}d", with_usual)
-    for flag, words in (("reopened", "reopened tickets"), ("escalated", "escalated tickets")):
-        if flag in columns:
-            aggs += window_counts(pl.col(flag).fill_null(False), _DAYS_AGO, windows, f"tickets_{flag}_{{w}}d", with_usual)
-            features += [
-                Feature(_spec(t, f"tickets_{flag}_{w}d", f"{words} among those opened in the {w} days before as_of", f"{{value:.0f}} {words} in the last {w} days", 1, usual=True))
-                for w in windows
-            ]
     return aggs, features
 
 
@@ -108,12 +117,24 @@ def order_features(windows: Sequence[int], columns: set[str], with_usual: bool =
     """An order is late at T when its promise passed before T and it was not delivered by the
     promise; lateness is dated by the promise (when the customer felt it), the order by ordered_at."""
     t = "orders"
-    aggs = window_counts(pl.lit(True), _DAYS_AGO, windows, "orders_{w}d", with_usual)
-    features = [Feature(_spec(t, f"orders_{w}d", f"orders placed in the {w} days before as_of", f"{{value:.0f}} orders in the last {w} days", -1, usual=True)) for w in windows]
+
+    def count(condition: pl.Expr, name: str, description: str, reason: str, direction: int, days_ago: pl.Expr = _DAYS_AGO) -> tuple[list[pl.Expr], list[Feature]]:
+        return counted(condition, days_ago, windows, with_usual, family=FAMILY, table=t, name=name, description=description, reason=reason, direction=direction)
+
+    promised_ago, late = pl.col("_promised_days_ago"), pl.col("_late")
+    status = pl.col("status").str.to_lowercase()
+    counts = [count(pl.lit(True), "orders_{w}d", "orders placed in the {w} days before as_of", "{value:.0f} orders in the last {w} days", -1)]
     if "promised_at" in columns:
-        promised_ago, late = pl.col("_promised_days_ago"), pl.col("_late")
+        description = "orders whose promised date fell in the {w} days before as_of and that were not delivered by it"
+        counts.append(count(late, "orders_late_{w}d", description, "{value:.0f} late deliveries in the last {w} days", 1, promised_ago))
+    if "status" in columns:
+        counts += [
+            count(status.is_in(values).fill_null(False), f"orders_{kind}_{{w}}d", f"{kind} orders among those placed in the {{w}} days before as_of", f"{{value:.0f}} {kind} orders in the last {{w}} days", 1)
+            for kind, values in (("cancelled", CANCELLED), ("returned", RETURNED))
+        ]
+    aggs, features = merged(counts)
+    if "promised_at" in columns:
         due = promised_ago >= 1
-        aggs += window_counts(late, promised_ago, windows, "orders_late_{w}d", with_usual)
         aggs.append((late & pl.col("_delivered_at").is_null()).sum().alias("orders_overdue"))
         for w in windows:
             in_w = due & (promised_ago <= w)
@@ -122,19 +143,10 @@ def order_features(windows: Sequence[int], columns: set[str], with_usual: bool =
                 pl.when(late & in_w).then(pl.col("_delay_days")).mean().alias(f"order_delay_days_mean_{w}d"),
             ]
             features += [
-                Feature(_spec(t, f"orders_late_{w}d", f"orders whose promised date fell in the {w} days before as_of and that were not delivered by it", f"{{value:.0f}} late deliveries in the last {w} days", 1, usual=True)),
                 Feature(_spec(t, f"orders_late_share_{w}d", f"share of the orders due in the {w} days before as_of that were late (null: none due)", f"{{value:.0%}} of deliveries late in the last {w} days", 1, "Float64", None)),
                 Feature(_spec(t, f"order_delay_days_mean_{w}d", "mean days late (delivery, or as_of when still undelivered, minus promise) of those late orders (null: none late)", f"late deliveries were {{value:.1f}} days late on average in the last {w} days", 1, "Float64", None)),
             ]
         features.append(Feature(_spec(t, "orders_overdue", "orders past their promised date and not delivered at as_of", "{value:.0f} orders overdue and not delivered", 1)))
-    if "status" in columns:
-        status = pl.col("status").str.to_lowercase()
-        for kind, values in (("cancelled", CANCELLED), ("returned", RETURNED)):
-            aggs += window_counts(status.is_in(values).fill_null(False), _DAYS_AGO, windows, f"orders_{kind}_{{w}}d", with_usual)
-            features += [
-                Feature(_spec(t, f"orders_{kind}_{w}d", f"{kind} orders among those placed in the {w} days before as_of", f"{{value:.0f}} {kind} orders in the last {w} days", 1, usual=True))
-                for w in windows
-            ]
     return aggs, features
 
 
@@ -159,16 +171,23 @@ def billing_features(windows: Sequence[int], kinds: Sequence[str], with_usual: b
     """Billing incidents per kind (kinds learned from the training data) and the last payment failure."""
     t = "billing"
     kind = pl.col("kind")
-    aggs = [pl.when(kind == PAYMENT_FAILED).then(_DAYS_AGO).min().alias("days_since_last_payment_failure")]
-    features = [Feature(_spec(t, "days_since_last_payment_failure", "days from the last failed payment to as_of (null: never)", "{value:.0f} days since a payment failed", -1, absent=None))]
-    for value, s in zip(kinds, checked_slugs(kinds, "billing.kind"), strict=True):
-        aggs += window_counts(kind == value, _DAYS_AGO, windows, f"billing_{s}_{{w}}d", with_usual)
-        direction = 0 if "recover" in s or "success" in s else 1
-        words = value.replace("_", " ")
-        features += [
-            Feature(_spec(t, f"billing_{s}_{w}d", f"'{value}' billing incidents in the {w} days before as_of", f"{{value:.0f}} {words} incidents in the last {w} days", direction, usual=True))
-            for w in windows
-        ]
+    aggs, features = merged(
+        counted(
+            kind == value,
+            _DAYS_AGO,
+            windows,
+            with_usual,
+            family=FAMILY,
+            table=t,
+            name=f"billing_{s}_{{w}}d",
+            description=f"'{value}' billing incidents in the {{w}} days before as_of",
+            reason=f"{{value:.0f}} {value.replace('_', ' ')} incidents in the last {{w}} days",
+            direction=0 if "recover" in s or "success" in s else 1,  # a recovery is good news
+        )
+        for value, s in zip(kinds, checked_slugs(kinds, "billing.kind"), strict=True)
+    )
+    aggs.append(pl.when(kind == PAYMENT_FAILED).then(_DAYS_AGO).min().alias("days_since_last_payment_failure"))
+    features.append(Feature(_spec(t, "days_since_last_payment_failure", "days from the last failed payment to as_of (null: never)", "{value:.0f} days since a payment failed", -1, absent=None)))
     return aggs, features
 
 

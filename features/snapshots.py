@@ -80,7 +80,7 @@ def _families(tables: Tables, config: Config, vocabulary: Vocabulary, with_usual
 
     # each builder is called only when its table is present
     families = [
-        ("events", lambda: behavioral.behavioral_features(windows, vocabulary.event_types, columns("events"), with_usual), behavior),
+        ("events", lambda: behavioral.behavioral_features(windows, vocabulary.event_types, columns("events"), with_usual)[1], behavior),
         ("tickets", lambda: operational.ticket_features(windows, columns("tickets"), with_usual)[1], lambda d: operational.build_tickets(lazy(tables, "tickets"), d, **timing)),
         ("orders", lambda: operational.order_features(windows, columns("orders"), with_usual)[1], lambda d: operational.build_orders(lazy(tables, "orders"), d, **timing)),
         (

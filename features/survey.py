@@ -14,7 +14,7 @@ from datetime import timedelta
 import polars as pl
 
 from configs.schema import SurveyConfig
-from features.catalog import Feature, FeatureSpec, select_exprs, window_counts
+from features.catalog import Feature, FeatureSpec, counted, merged, select_exprs
 from features.timeline import as_of_instant, days_before, known_at, rows_before, with_later_facts
 
 FAMILY = "survey"
@@ -27,8 +27,8 @@ _ANSWERED_AGO = pl.col("_answered_days_ago")
 _ANSWERED = pl.col("_responded_at").is_not_null()
 
 
-def _spec(name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0, usual: bool = False) -> FeatureSpec:
-    return FeatureSpec(name, FAMILY, TABLE, description, reason, direction, dtype, absent, usual)
+def _spec(name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0) -> FeatureSpec:
+    return FeatureSpec(name, FAMILY, TABLE, description, reason, direction, dtype, absent)
 
 
 def survey_features(windows: Sequence[int], survey: SurveyConfig, with_usual: bool = False) -> tuple[list[pl.Expr], list[Feature]]:
@@ -48,8 +48,15 @@ def survey_features(windows: Sequence[int], survey: SurveyConfig, with_usual: bo
         # matured invitations left unanswered since the last one that was answered
         (pl.col("_matured") & ~_ANSWERED & (pl.col("sent_at") > last_answered_sent).fill_null(True)).sum().alias("survey_ignored_in_a_row"),
     ]
-    aggs += window_counts(pl.lit(True), _SENT_AGO, windows, "survey_invitations_{w}d", with_usual)
-    aggs += window_counts(pl.lit(True), _ANSWERED_AGO, windows, "survey_answers_{w}d", with_usual)
+    counts = merged(
+        [
+            counted(pl.lit(True), _SENT_AGO, windows, with_usual, family=FAMILY, table=TABLE, name="survey_invitations_{w}d",
+                    description="survey invitations sent in the {w} days before as_of", reason="{value:.0f} survey invitations in the last {w} days", direction=0),
+            counted(pl.lit(True), _ANSWERED_AGO, windows, with_usual, family=FAMILY, table=TABLE, name="survey_answers_{w}d",
+                    description="survey answers given in the {w} days before as_of", reason="{value:.0f} survey answers in the last {w} days", direction=-1),
+        ]
+    )  # fmt: skip
+    aggs += counts[0]
     aggs += [
         pl.when((_SENT_AGO <= w).sum() > 0).then((_ANSWERED & (_SENT_AGO <= w)).sum() / (_SENT_AGO <= w).sum()).alias(f"survey_response_rate_{w}d")
         for w in windows
@@ -60,10 +67,9 @@ def survey_features(windows: Sequence[int], survey: SurveyConfig, with_usual: bo
         Feature(_spec("days_since_last_answer", "days from the last survey answer to as_of (null: never answered)", "{value:.0f} days since the last survey answer", 0, absent=None)),
         Feature(_spec("survey_ignored_in_a_row", f"invitations older than {survey.response_window_days} days left unanswered since the last answered one", "{value:.0f} survey invitations ignored in a row", 1)),
     ]
+    features += counts[1]
     for w in windows:
         features += [
-            Feature(_spec(f"survey_invitations_{w}d", f"survey invitations sent in the {w} days before as_of", f"{{value:.0f}} survey invitations in the last {w} days", 0, usual=True)),
-            Feature(_spec(f"survey_answers_{w}d", f"survey answers given in the {w} days before as_of", f"{{value:.0f}} survey answers in the last {w} days", -1, usual=True)),
             Feature(_spec(f"survey_response_rate_{w}d", f"share of the invitations sent in the {w} days before as_of answered before it (null: no invitations)", f"answered {{value:.0%}} of survey invitations in the last {w} days", -1, "Float64", None)),
         ]
     return aggs, features
