@@ -39,6 +39,13 @@ def frame(table: str, rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame([{c.name: r.get(c.name) for c in specs} for r in rows], schema={c.name: c.dtype for c in specs}, orient="row")
 
 
+def dated_with_later_fact(draw) -> tuple[datetime, datetime | None]:
+    """A row's time before T, and its later fact: known before T (after the row), or not yet (None)."""
+    start = draw(hours_before)
+    later = draw(st.one_of(st.none(), st.integers(1, start)))
+    return before(start), None if later is None else before(later)
+
+
 @st.composite
 def histories(draw) -> dict[str, list[dict]]:
     """Rows dated before T whose later facts are either known before T or not yet known (null)."""
@@ -66,14 +73,13 @@ def histories(draw) -> dict[str, list[dict]]:
             }
         )
     for k in range(draw(st.integers(0, 8))):
-        opened = draw(hours_before)
-        resolved = draw(st.one_of(st.none(), st.integers(1, opened)))
+        opened, resolved = dated_with_later_fact(draw)
         rows["tickets"].append(
             {
                 "ticket_id": f"T{k}",
                 "customer_id": draw(customer),
-                "opened_at": before(opened),
-                "resolved_at": None if resolved is None else before(resolved),
+                "opened_at": opened,
+                "resolved_at": resolved,
                 "wait_seconds": draw(st.floats(0, 10_000)),
                 "handoffs": draw(st.integers(0, 3)),
                 "reopened": draw(st.booleans()),
@@ -81,29 +87,27 @@ def histories(draw) -> dict[str, list[dict]]:
             }
         )
     for k in range(draw(st.integers(0, 8))):
-        ordered = draw(hours_before)
-        delivered = draw(st.one_of(st.none(), st.integers(1, ordered)))
+        ordered, delivered = dated_with_later_fact(draw)
         rows["orders"].append(
             {
                 "order_id": f"O{k}",
                 "customer_id": draw(customer),
-                "ordered_at": before(ordered),
-                "promised_at": at_or_after(draw(st.integers(0, 240)), before(ordered)),  # may lie after T
-                "delivered_at": None if delivered is None else before(delivered),
+                "ordered_at": ordered,
+                "promised_at": at_or_after(draw(st.integers(0, 240)), ordered),  # may lie after T
+                "delivered_at": delivered,
                 "status": draw(st.sampled_from(["delivered", "cancelled", "returned", None])),
             }
         )
     for _ in range(draw(st.integers(0, 6))):
         rows["billing"].append({"customer_id": draw(customer), "ts": before(draw(hours_before)), "kind": draw(st.sampled_from(["payment_failed", "refund"]))})
     for k in range(draw(st.integers(0, 8))):
-        sent = draw(hours_before)
-        responded = draw(st.one_of(st.none(), st.integers(1, sent)))
+        sent, responded = dated_with_later_fact(draw)
         rows["surveys"].append(
             {
                 "survey_id": f"S{k}",
                 "customer_id": draw(customer),
-                "sent_at": before(sent),
-                "responded_at": None if responded is None else before(responded),
+                "sent_at": sent,
+                "responded_at": responded,
                 "score": None if responded is None else float(draw(st.integers(0, 10))),
             }
         )
