@@ -118,7 +118,7 @@ def demo(
     days: Annotated[int, typer.Option(min=300, max=3650, help="Days of simulated history.")] = 365,
     seed: Annotated[int, typer.Option(min=0)] = 42,
 ) -> None:
-    """Simulate a company, then run the nightly pipeline with training on the embedded defaults.
+    """Simulate a company, train, then run the nightly pipeline on the embedded defaults.
 
     Everything lands under .quietchurn/demo in the current directory (configs/demo.yaml);
     re-running regenerates the same world and scores it again.
@@ -145,9 +145,36 @@ def demo(
     console.rule("1/2 Simulating a company")
     summary = write_world(cfg.source.path, customers=customers, days=days, seed=seed, start=DEFAULT_START)
     console.print(f"{customers:,} customers over {days} days; simulated today = {summary.today}; data in {cfg.source.path}")
-    console.rule("2/2 Nightly pipeline: ingest -> train -> build_features -> score (Prefect)")
-    result = _run_flow("nightly", DEMO_CONFIG, summary.today.isoformat(), retrain=True)
+    console.rule("2/3 Training: ingest -> train -> gate (Prefect)")
+    trained = _run_flow("train", DEMO_CONFIG, summary.today.isoformat())
+    crowned_by_hand = _crown_if_refused(cfg, trained)
+    console.rule("3/3 Nightly pipeline: ingest -> build_features -> score (Prefect; the fresh model is not retrained)")
+    result = _run_flow("nightly", DEMO_CONFIG, summary.today.isoformat())
+    result["train"], result["crowned_by_hand"] = trained, crowned_by_hand
     print_demo_report(console, cfg, result, os.environ["PREFECT_HOME"], started)
+
+
+def _crown_if_refused(cfg, trained: dict) -> bool:
+    """If the gate refused the demo's first model, say so and promote it by hand so the demo can score.
+
+    In production nightly stops at that point with no champion; promoting a refused version is
+    the operator's call (`quietchurn model promote`), and the demo makes that call in the open.
+    """
+    from models.registry import champion_version, client_for, promote
+
+    client = client_for(cfg)
+    if trained["promoted"] or champion_version(client, cfg.registered_model_name) is not None:
+        state = "promoted" if trained["promoted"] else "not promoted; the current champion keeps scoring"
+        console.print(f"Version {trained['version']} {state}: {trained['reason']}", highlight=False)
+        return False
+    console.print(
+        f"[yellow]The promotion gate refused version {trained['version']}:[/yellow] {trained['reason']}.\n"
+        "In production nightly would stop here without a champion. The demo promotes it by hand so you can see "
+        f"scores (the same as `quietchurn model promote --config configs/demo.yaml --version {trained['version']}`).",
+        highlight=False,
+    )
+    promote(client, cfg.registered_model_name, trained["version"])
+    return True
 
 
 @app.command()

@@ -12,8 +12,18 @@ from configs import Config
 
 def print_demo_report(console: Console, config: Config, result: dict, prefect_home: str, started: datetime) -> None:
     scored = result["score"]
+    if result.get("crowned_by_hand"):
+        console.print(
+            f"[yellow]Note:[/yellow] model v{scored['model_version']} scores because the demo promoted it by hand after the "
+            f"gate refused it ({result['train']['reason']}).",
+            highlight=False,
+        )
     console.rule("Run summary")
     console.print(Markdown(scored["summary_markdown"]))
+    if result.get("train"):
+        from flows.summary import training_lines
+
+        console.print(Markdown("\n".join(training_lines(result["train"]))))
     console.rule("Where everything is")
     store = config.tracking_uri.removeprefix("sqlite:///")
     console.print(
