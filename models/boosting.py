@@ -6,25 +6,33 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-# Shallow-ish trees on purpose: TreeSHAP reasons cost grows with depth squared (STACK_NOTES).
+# Tuned for churn data: ~1-2k positives among tens of thousands of rows, ~120 correlated windowed
+# features. On 8 simulated worlds (20k customers, 6 snapshots) these took the churn model's mean test
+# PR-AUC from 0.0628 to 0.0656 and ROC-AUC from 0.738 to 0.746 (the old set: 31 leaves, depth 8,
+# early stopping on average precision after 35-148 rounds). Deeper trees do not help there: the
+# simulated churn signal is additive (depth-1 stumps rank as well as depth 4).
 DEFAULT_PARAMS: dict[str, object] = {
     "objective": "binary",
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "max_depth": 8,
-    "min_data_in_leaf": 100,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
+    "learning_rate": 0.03,  # small steps, many rounds: less variance than a few big trees
+    "num_leaves": 7,  # with max_depth 3: at most 7 leaves, so each leaf holds enough positives
+    "max_depth": 3,  # depth 1-4 rank alike on the simulator; TreeSHAP cost grows with depth squared (STACK_NOTES)
+    "min_data_in_leaf": 300,  # ~6 positives per leaf at a 2% base rate: no leaf fitted on a handful
+    "feature_fraction": 0.5,  # decorrelates trees over the many near-duplicate 7/30/90-day windows
+    "bagging_fraction": 0.8,  # row subsampling: a little more variance reduction
     "bagging_freq": 1,
-    "lambda_l2": 1.0,
-    "cat_smooth": 10.0,
+    "lambda_l2": 10.0,  # shrinks leaf values estimated from few positives
+    "cat_smooth": 10.0,  # smooths rare categories toward the prior
     "verbose": -1,
-    "deterministic": True,
+    "deterministic": True,  # same data + seed = same model (reproducible runs)
     "force_col_wise": True,
     "num_threads": 2,
 }
-NUM_BOOST_ROUND = 1000
-EARLY_STOPPING_ROUNDS = 50
+NUM_BOOST_ROUND = 3000  # an upper bound only: early stopping ends training (~300-800 rounds at this rate)
+EARLY_STOPPING_ROUNDS = 100  # patient: log loss moves slowly at learning_rate 0.03
+# Early stopping watches log loss: smooth, and it rewards the probabilities we publish. Average
+# precision on a validation snapshot with ~300 positives is too noisy to stop on (it stopped the
+# old defaults after 35-148 rounds, wherever a lucky bump fell).
+STOPPING_METRIC = "binary_logloss"
 
 
 def to_matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
@@ -48,11 +56,17 @@ def train_booster(
     weight: np.ndarray | None = None,
     valid: tuple[np.ndarray, np.ndarray] | None = None,
     valid_weight: np.ndarray | None = None,
-    metric: str = "average_precision",
+    metric: str = STOPPING_METRIC,
+    monotone: list[int] | None = None,
     num_boost_round: int | None = None,
 ) -> lgb.Booster:
-    """Fit a binary booster; with ``valid``, stop early on ``metric`` (average precision by default)."""
-    merged = {**DEFAULT_PARAMS, "metric": metric, "seed": seed, **(params or {})}
+    """Fit a binary booster; with ``valid``, stop early on ``metric`` (log loss by default).
+
+    ``monotone`` (one of -1/0/+1 per feature) forbids the model from bending the score against a
+    feature's known direction; explicit ``params`` still win.
+    """
+    constraints = {"monotone_constraints": list(monotone)} if monotone is not None and any(monotone) else {}
+    merged = {**DEFAULT_PARAMS, "metric": metric, "seed": seed, **constraints, **(params or {})}
     train_set = lgb.Dataset(X, label=y, weight=weight, feature_name=features, categorical_feature=categorical, free_raw_data=False)
     callbacks = [lgb.log_evaluation(0)]
     valid_sets = []

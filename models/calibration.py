@@ -3,6 +3,11 @@
 Isotonic or sigmoid (Platt on the log-odds), chosen on the validation snapshot by cross-fitted Brier
 score, then refit on the whole validation snapshot. Isotonic wins when validation is large enough
 to estimate a free-form curve; sigmoid is safer when it is small.
+
+Calibration must never cost ranking: isotonic regression is a step function and would tie
+hundreds of customers at one probability (on one simulated world that alone lowered test PR-AUC
+from 0.047 to 0.045), so its ties are broken by the raw score, moving no probability by more than
+``TIE_BREAK``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold
 
 _EPS = 1e-6
+TIE_BREAK = 1e-6  # weight of the raw score mixed into isotonic output: strictly increasing, probabilities unchanged in practice
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -38,7 +44,7 @@ class Calibrator:
     @staticmethod
     def _apply(method: str, fitted, raw: np.ndarray) -> np.ndarray:
         if method == "isotonic":
-            return fitted.predict(raw)
+            return (1 - TIE_BREAK) * fitted.predict(raw) + TIE_BREAK * raw  # stays within [0, 1]
         return fitted.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
 
     def fit(self, raw: np.ndarray, y: np.ndarray) -> Calibrator:

@@ -1,8 +1,15 @@
 """The churn model: a LightGBM booster plus a calibrator fitted on the validation snapshot.
 
 Class imbalance (a few % churn) is handled deliberately by *not* reweighting or resampling: both
-distort the probabilities the CX team reads. Instead early stopping watches average precision
-(PR-AUC, which rewards ranking the rare positives) and a calibrator maps scores to probabilities.
+distort the probabilities the CX team reads. Instead the trees are kept small and heavily
+regularised for the ~1-2k positives a training run holds (``models.boosting.DEFAULT_PARAMS``),
+early stopping watches validation log loss (smooth, unlike average precision on ~300 positives),
+and a calibrator maps scores to probabilities.
+
+Monotone constraints follow the catalog's ``direction`` (+1: more never lowers risk, -1: more
+never raises it, 0: free), so a reason such as "3 unresolved tickets" can never lower a score and
+the model cannot learn a noise wiggle against a known effect. A wrong direction in the catalog
+therefore costs accuracy: directions are part of the feature's contract.
 """
 
 from __future__ import annotations
@@ -14,17 +21,36 @@ from models.boosting import train_booster
 from models.calibration import Calibrator
 
 
+def monotone_directions(features: list[str], categorical: list[str], catalog: list) -> list[int]:
+    """One constraint per feature from catalog entries (dicts or FeatureSpecs); categoricals are free."""
+    direction = {}
+    for entry in catalog:
+        name = entry["name"] if isinstance(entry, dict) else entry.name
+        value = entry.get("direction", 0) if isinstance(entry, dict) else entry.direction
+        direction[name] = int(np.sign(value or 0))
+    return [0 if f in categorical else direction.get(f, 0) for f in features]
+
+
 class ChurnModel:
-    def __init__(self, features: list[str], categorical: list[str], *, params: dict | None = None, random_state: int = 42):
+    def __init__(
+        self,
+        features: list[str],
+        categorical: list[str],
+        *,
+        params: dict | None = None,
+        monotone: list[int] | None = None,
+        random_state: int = 42,
+    ):
         self.features = features
         self.categorical = categorical
         self.params = params
+        self.monotone = monotone
         self.random_state = random_state
 
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_valid: np.ndarray, y_valid: np.ndarray) -> ChurnModel:
         self.booster_: lgb.Booster = train_booster(
             X_train, y_train, self.features, self.categorical,
-            seed=self.random_state, params=self.params, valid=(X_valid, y_valid),
+            seed=self.random_state, params=self.params, valid=(X_valid, y_valid), monotone=self.monotone,
         )
         self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         self.calibrator_ = Calibrator(random_state=self.random_state).fit(self.predict_raw(X_valid), y_valid)

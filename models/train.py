@@ -17,7 +17,7 @@ from features.catalog import FeatureSchema
 from models.baselines import LogisticBaseline, recency_score, survey_score
 from models.boosting import to_matrix
 from models.bundle import ModelBundle
-from models.churn import ChurnModel
+from models.churn import ChurnModel, monotone_directions
 from models.metrics import probability_metrics, ranking_metrics
 from models.satisfaction import SatisfactionModel
 from models.split import TimeSplit, split_by_time
@@ -96,7 +96,11 @@ def train_churn(training: pl.DataFrame, spec: TrainingInputs, config: Config) ->
         "test": training.filter(pl.col("as_of") == split.test),
     }
     model = ChurnModel(
-        spec.features, spec.categorical, params=dict(config.training.lightgbm), random_state=config.training.seed
+        spec.features,
+        spec.categorical,
+        params=dict(config.training.lightgbm),
+        monotone=monotone_directions(spec.features, spec.categorical, spec.catalog),
+        random_state=config.training.seed,
     ).fit(
         to_matrix(parts["train"], spec.features), _labels(parts["train"]),
         to_matrix(parts["valid"], spec.features), _labels(parts["valid"]),

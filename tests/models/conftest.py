@@ -14,6 +14,8 @@ from configs import DEMO_CONFIG, parse_config
 from models.train import TrainingInputs
 
 FEATURES = ["tickets_30d", "usage_trend", "noise", "plan", "days_since_last_event", "last_survey_score"]
+# the catalog's direction of each feature in this world (usage_trend is non-monotone: see the churn logit)
+DIRECTIONS = {"tickets_30d": 1, "usage_trend": 0, "noise": 0, "plan": 0, "days_since_last_event": 1, "last_survey_score": -1}
 
 
 def _customers(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -78,7 +80,7 @@ def spec() -> TrainingInputs:
         features=FEATURES,
         categorical=["plan"],
         categorical_mappings={"plan": {"basic": 0, "standard": 1, "premium": 2}},
-        catalog=[{"name": f, "family": "test", "description": f, "template": "{value}", "direction": 1} for f in FEATURES],
+        catalog=[{"name": f, "family": "test", "description": f, "template": "{value}", "direction": DIRECTIONS[f]} for f in FEATURES],
         recency_feature="days_since_last_event",
         last_score_feature="last_survey_score",
         tables=["customers", "events", "surveys"],
