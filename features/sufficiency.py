@@ -83,9 +83,8 @@ def table_facts(name: str, frame: pl.DataFrame, read: int, rejected: int, reason
 def history_facts(config: Config, first_activity: date | None, observed_until: date) -> tuple[HistoryFacts, str | None]:
     """The history that training snapshots need (features.timeline.snapshot_dates decides), and the
     reason it falls short, if it does."""
-    label_days = config.churn.horizon_days + config.churn.grace_days
-    last_snapshot = observed_until - timedelta(days=label_days)
-    first_planned = last_snapshot - timedelta(days=(config.training.snapshots - 1) * config.training.step_days)
+    planned = snapshot_dates(observed_until, config)
+    first_planned, last_snapshot = planned[0], planned[-1]
     needed_from = first_planned - timedelta(days=max(config.features.windows_days))
     problem, first_snapshot = None, first_planned
     if first_activity is not None:

@@ -120,7 +120,7 @@ def score_flow(
         "finished_at": datetime.now(UTC),
     }
     record_score_run(config, run)
-    ingest_summary = ingest_summary or {"tables": {n: t for n, t in manifest["tables"].items()}}
+    ingest_summary = ingest_summary or {"tables": manifest["tables"]}
     markdown = publish_summary({**run, "as_of": as_of.isoformat()}, scored, ingest_summary, training_summary, warnings)
     return {**run, "as_of": as_of.isoformat(), "started_at": started.isoformat(), "finished_at": run["finished_at"].isoformat(),
             "mlflow_run_id": lineage["mlflow_run_id"], "summary_markdown": markdown, "warnings": warnings}

@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import polars as pl
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from configs import Config
 from flows.summary import scoring_markdown
-from flows.tasks import IO_RETRIES, IO_RETRY_DELAY_S
+from flows.tasks import IO_RETRIES, IO_RETRY_DELAY_S, uncached_task
 from models.bundle import ModelBundle
 from models.scoring import input_warnings, score_customers, survey_summary
 
 
-@task(name="score-customers", cache_policy=NO_CACHE)
+@uncached_task(name="score-customers")
 def score(config: Config, features: pl.DataFrame, bundle: ModelBundle, as_of: date, tables: list[str], customers: pl.DataFrame | None) -> tuple[pl.DataFrame, dict, list[str]]:
     """Pure: the churn_scores rows, the survey summary and any input warnings."""
     warnings = input_warnings(bundle, tables, customers)
@@ -26,7 +25,7 @@ def score(config: Config, features: pl.DataFrame, bundle: ModelBundle, as_of: da
     return scored, survey_summary(features, scored, bundle), warnings
 
 
-@task(name="write-scores", cache_policy=NO_CACHE, retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+@uncached_task(name="write-scores", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def write_scores(config: Config, scored: pl.DataFrame, as_of: date, lineage: dict, flow_run_id: str) -> int:
     """Replace the as-of date's rows in churn_scores in one transaction (or atomic swap)."""
     from sinks import open_sink
@@ -40,14 +39,14 @@ def write_scores(config: Config, scored: pl.DataFrame, as_of: date, lineage: dic
     return rows.height
 
 
-@task(name="record-score-run", cache_policy=NO_CACHE, retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+@uncached_task(name="record-score-run", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def record_score_run(config: Config, row: dict) -> None:
     from sinks import open_sink
 
     open_sink(config.sink).append_score_run(row)
 
 
-@task(name="publish-summary", cache_policy=NO_CACHE, retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+@uncached_task(name="publish-summary", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def publish_summary(run: dict, scored: pl.DataFrame, ingest: dict | None, training: dict | None, warnings: list[str]) -> str:
     """A markdown artifact on the Prefect run: what was read, the model, tiers, silent customers."""
     markdown = scoring_markdown(run, scored, ingest, training, warnings)

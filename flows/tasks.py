@@ -37,16 +37,16 @@ def _retry_unless_bad_input(task, task_run, state) -> bool:
     return False
 
 
-def _task(**kwargs):
+def uncached_task(**kwargs):
     return task(cache_policy=NO_CACHE, **kwargs)
 
 
-@_task(name="load-config")
+@uncached_task(name="load-config")
 def read_config(config_path: str) -> Config:
     return load_config(config_path)
 
 
-@_task(name="read-sources", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S, retry_condition_fn=_retry_unless_bad_input)
+@uncached_task(name="read-sources", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S, retry_condition_fn=_retry_unless_bad_input)
 def read_sources(config: Config) -> tuple[LoadResult, str | None]:
     """Read and validate every configured table. A reject-limit breach comes back as its message,
     so the flow records the rejects before it fails."""
@@ -56,7 +56,7 @@ def read_sources(config: Config) -> tuple[LoadResult, str | None]:
         return exc.result, str(exc)
 
 
-@_task(name="save-snapshot", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+@uncached_task(name="save-snapshot", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def save_snapshot(config: Config, as_of: date, loaded: LoadResult, flow_run_id: str) -> str:
     manifest = {
         "as_of": as_of.isoformat(),
@@ -77,7 +77,7 @@ def save_snapshot(config: Config, as_of: date, loaded: LoadResult, flow_run_id: 
     return str(workspace.write_snapshot(workspace.snapshot_dir(config, as_of), loaded.tables, manifest))
 
 
-@_task(name="record-rejects", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+@uncached_task(name="record-rejects", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def record_rejects(config: Config, rejects: pl.DataFrame, flow_run_id: str) -> int:
     from sinks import open_sink
 
@@ -86,12 +86,12 @@ def record_rejects(config: Config, rejects: pl.DataFrame, flow_run_id: str) -> i
     return rejects.height
 
 
-@_task(name="read-snapshot")
+@uncached_task(name="read-snapshot")
 def read_snapshot(snapshot: str) -> dict[str, pl.LazyFrame]:
     return workspace.read_snapshot(Path(snapshot))
 
 
-@_task(name="training-frames")
+@uncached_task(name="training-frames")
 def training_frames(config: Config, tables, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame | None, TrainingInputs]:
     """Snapshots with labels for the churn model, invitations with features for the satisfaction model."""
     schema = training_schema(tables, config, as_of)
@@ -105,12 +105,12 @@ def training_frames(config: Config, tables, as_of: date) -> tuple[pl.DataFrame, 
     return training, invitations, TrainingInputs.from_schema(schema)
 
 
-@_task(name="fit-models")
+@uncached_task(name="fit-models")
 def fit_models(config: Config, training: pl.DataFrame, invitations: pl.DataFrame | None, inputs: TrainingInputs) -> TrainingResult:
     return train_models(training, inputs, config, invitations)
 
 
-@_task(name="register-model")
+@uncached_task(name="register-model")
 def register_model(config: Config, result: TrainingResult, training: pl.DataFrame, snapshot: str) -> dict:
     """Log and register (not retried: a retried half-registration would leave a second version)."""
     from models.registry import log_and_register
@@ -130,7 +130,7 @@ def register_model(config: Config, result: TrainingResult, training: pl.DataFram
     }
 
 
-@_task(name="load-champion", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+@uncached_task(name="load-champion", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def load_champion(config: Config) -> tuple[ModelBundle, dict] | None:
     """The champion's bundle and lineage, or None when no version holds the alias."""
     from models.pyfunc import load_bundle
@@ -145,7 +145,7 @@ def load_champion(config: Config) -> tuple[ModelBundle, dict] | None:
     return bundle, lineage
 
 
-@_task(name="needs-training", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+@uncached_task(name="needs-training", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def needs_training(config: Config, retrain: bool) -> str | None:
     """Why nightly should train now (None = it should not)."""
     from models.registry import champion_version, client_for, last_training_time
@@ -162,18 +162,18 @@ def needs_training(config: Config, retrain: bool) -> str | None:
     return None
 
 
-@_task(name="scoring-features")
+@uncached_task(name="scoring-features")
 def scoring_features(config: Config, tables, as_of: date, bundle: ModelBundle | None) -> pl.DataFrame:
     """The scoring frame as of ``as_of``, with the champion's columns when there is one."""
     schema = bundle.schema if bundle is not None else None
     return build_scoring_frame(tables, config, as_of, schema=schema, with_usual=True)
 
 
-@_task(name="write-features", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+@uncached_task(name="write-features", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def write_features(frame: pl.DataFrame, target: str) -> str:
     return str(workspace.write_frame(frame, Path(target)))
 
 
-@_task(name="read-features")
+@uncached_task(name="read-features")
 def read_features(path: str) -> pl.DataFrame:
     return pl.read_parquet(path)

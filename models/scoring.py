@@ -17,6 +17,7 @@ from configs import Config
 from features.catalog import FeatureSpec
 from models.bundle import ModelBundle
 from models.reasons import TOP_REASONS, explain, usual_columns
+from models.satisfaction import hajek_mean
 
 SURVEY_STATUS = "survey_status"
 LAST_SURVEY_SCORE = "last_survey_score"
@@ -155,8 +156,6 @@ def survey_summary(features: pl.DataFrame, scored: pl.DataFrame, bundle: ModelBu
     if respondents.height and bundle.satisfaction is not None:
         rows = respondents.select("customer_id").join(features, on="customer_id", how="left", maintain_order="left")
         propensity = bundle.satisfaction.response_propensity(bundle.matrix(rows))
-        from models.satisfaction import hajek_mean
-
         out["estimated_population_score"] = hajek_mean(respondents["last_survey_score"].to_numpy(), propensity)
     return out
 
