@@ -1,17 +1,23 @@
 """Read the contract tables from the configured source: raw frames with the source's own column names.
 
-Declared PII columns (``source.pii``) are left out of the read itself, so nothing downstream ever
-holds them. PostgreSQL is read through ADBC: libpq-based and Arrow-native, so columns arrive typed,
-with no per-row Python objects in between.
+Tables arrive in batches of at most ``BATCH_ROWS`` rows, so ingest holds one batch of a table at a
+time however large the table is (100M events fit in a few hundred MB). Declared PII columns
+(``source.pii``) are left out of the read itself, so nothing downstream ever holds them. PostgreSQL
+is read through ADBC: libpq-based and Arrow-native, so columns arrive typed, with no per-row Python
+objects in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from configs.schema import SourceConfig
 from features.contract import REQUIRED_TABLES, TABLES, ContractError
@@ -25,20 +31,52 @@ _COLUMNS_SQL = (
 _PG_CASTS = {"numeric": "double precision", "uuid": "text", "json": "text", "jsonb": "text", "USER-DEFINED": "text"}
 
 
-def read_tables(source: SourceConfig) -> dict[str, pl.DataFrame]:
-    """Every contract table the source has; optional tables may be absent, required ones may not."""
+BATCH_ROWS = 1_000_000  # rows per batch: a few hundred MB of work per batch at most, whatever the table's size
+
+
+@dataclass(frozen=True)
+class TableReader:
+    """One source table: its columns (PII left out) and its rows, batch by batch, in source order."""
+
+    schema: pl.Schema
+    _batches: Callable[[], Iterator[pl.DataFrame]]
+
+    def batches(self) -> Iterator[pl.DataFrame]:
+        """Every row once, in batches of at most BATCH_ROWS; an empty table gives one empty batch."""
+        empty = True
+        for batch in self._batches():
+            empty = False
+            yield batch
+        if empty:
+            yield pl.DataFrame(schema=self.schema)
+
+    def read(self) -> pl.DataFrame:
+        return pl.concat(list(self.batches()), how="vertical_relaxed", rechunk=True)
+
+
+@contextmanager
+def open_tables(source: SourceConfig) -> Iterator[dict[str, TableReader]]:
+    """Every contract table the source has, in contract order, ready to be read batch by batch while
+    the context is open; optional tables may be absent, required ones may not."""
     names = {table: source.tables.get(table, table) for table in TABLES}
-    frames = _READERS[source.kind](source, names)
-    missing = [table for table in REQUIRED_TABLES if table not in frames]
-    if missing:
-        raise ContractError(
-            "\n".join(
-                f"required table {table!r} not found: looked for {_where(source, names[table])}; "
-                f"config key source.tables.{table} names it"
-                for table in missing
+    with ExitStack() as stack:
+        readers = _READERS[source.kind](source, names, stack)
+        missing = [table for table in REQUIRED_TABLES if table not in readers]
+        if missing:
+            raise ContractError(
+                "\n".join(
+                    f"required table {table!r} not found: looked for {_where(source, names[table])}; "
+                    f"config key source.tables.{table} names it"
+                    for table in missing
+                )
             )
-        )
-    return frames
+        yield readers
+
+
+def read_tables(source: SourceConfig) -> dict[str, pl.DataFrame]:
+    """Every table the source has, whole, in memory (small data and tests; ingest streams instead)."""
+    with open_tables(source) as readers:
+        return {table: reader.read() for table, reader in readers.items()}
 
 
 def quote_identifier(name: str) -> str:
@@ -46,13 +84,31 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _read_files(source: SourceConfig, names: dict[str, str]) -> dict[str, pl.DataFrame]:
-    frames = {}
+def _open_files(source: SourceConfig, names: dict[str, str], stack: ExitStack) -> dict[str, TableReader]:
+    readers = {}
     for table, name in names.items():
         path = next((p for p in _file_candidates(source.path, name) if p.is_file()), None)
-        if path is not None:
-            frames[table] = _scan_file(path, table, source).drop(source.pii.get(table, []), strict=False).collect()
-    return frames
+        if path is None:
+            continue
+        pii = source.pii.get(table, [])
+        if path.suffix == ".parquet":
+            readers[table] = _parquet_reader(path, pii)
+        else:
+            scan = _scan_csv(path, table, source).drop(pii, strict=False)
+            readers[table] = TableReader(scan.collect_schema(), lambda scan=scan: iter(scan.collect_batches(chunk_size=BATCH_ROWS, lazy=True)))
+    return readers
+
+
+def _parquet_reader(path: Path, pii: list[str]) -> TableReader:
+    schema = pq.read_schema(path)
+    columns = [name for name in schema.names if name not in pii]
+
+    def batches() -> Iterator[pl.DataFrame]:
+        with pq.ParquetFile(path) as file:
+            for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+                yield _frame(batch)
+
+    return TableReader(_schema(schema.empty_table().select(columns)), batches)
 
 
 def _file_candidates(folder: Path, name: str) -> list[Path]:
@@ -61,9 +117,7 @@ def _file_candidates(folder: Path, name: str) -> list[Path]:
     return [folder / f"{name}{suffix}" for suffix in _FILE_SUFFIXES]
 
 
-def _scan_file(path: Path, table: str, source: SourceConfig) -> pl.LazyFrame:
-    if path.suffix == ".parquet":
-        return pl.scan_parquet(path)
+def _scan_csv(path: Path, table: str, source: SourceConfig) -> pl.LazyFrame:
     # CSV has no types: contract columns stay text and are parsed by the contract (ids keep
     # their leading zeros); attributes are inferred from the whole file
     mapping = source.columns.get(table, {})
@@ -71,33 +125,70 @@ def _scan_file(path: Path, table: str, source: SourceConfig) -> pl.LazyFrame:
     return pl.scan_csv(path, infer_schema_length=None, schema_overrides=as_text)
 
 
-def _read_duckdb(source: SourceConfig, names: dict[str, str]) -> dict[str, pl.DataFrame]:
+def _open_duckdb(source: SourceConfig, names: dict[str, str], stack: ExitStack) -> dict[str, TableReader]:
     if not source.path.is_file():
         raise ContractError(f"source.path: DuckDB file not found: {source.path}")
-    frames = {}
-    with duckdb.connect(str(source.path), read_only=True) as con:
-        for table, name in names.items():
-            found = con.execute(_COLUMNS_SQL.format(schema="?", table="?"), ["main", name]).fetchall()
-            columns = [quote_identifier(column) for column, _ in found if column not in source.pii.get(table, [])]
-            if columns:
-                frames[table] = con.sql(f"SELECT {', '.join(columns)} FROM main.{quote_identifier(name)}").pl()
-    return frames
+    con = stack.enter_context(duckdb.connect(str(source.path), read_only=True))
+    readers = {}
+    for table, name in names.items():
+        found = con.execute(_COLUMNS_SQL.format(schema="?", table="?"), ["main", name]).fetchall()
+        columns = [quote_identifier(column) for column, _ in found if column not in source.pii.get(table, [])]
+        if columns:
+            query = f"SELECT {', '.join(columns)} FROM main.{quote_identifier(name)}"
+            # one query at a time on the connection: each table is read when its batches are asked for
+            readers[table] = TableReader(
+                _schema(con.sql(f"{query} LIMIT 0").to_arrow_reader().schema.empty_table()),
+                lambda query=query: _rebatched(con.sql(query).to_arrow_reader()),
+            )
+    return readers
 
 
-def _read_postgres(source: SourceConfig, names: dict[str, str]) -> dict[str, pl.DataFrame]:
+def _open_postgres(source: SourceConfig, names: dict[str, str], stack: ExitStack) -> dict[str, TableReader]:
     from adbc_driver_postgresql import dbapi  # imported here: only PostgreSQL sources need it
 
-    frames = {}
-    with dbapi.connect(source.dsn()) as conn, conn.cursor() as cursor:
-        schema = source.schema_ or _current_schema(cursor)
-        for table, name in names.items():
-            cursor.execute(_COLUMNS_SQL.format(schema="$1", table="$2"), (schema, name))
-            pii = source.pii.get(table, [])
-            columns = [_pg_column(column, data_type) for column, data_type in cursor.fetchall() if column not in pii]
-            if columns:
-                cursor.execute(f"SELECT {', '.join(columns)} FROM {quote_identifier(schema)}.{quote_identifier(name)}")
-                frames[table] = pl.from_arrow(cursor.fetch_arrow_table())
-    return frames
+    conn = stack.enter_context(dbapi.connect(source.dsn()))
+    cursor = stack.enter_context(conn.cursor())
+    schema = source.schema_ or _current_schema(cursor)
+    readers = {}
+    for table, name in names.items():
+        cursor.execute(_COLUMNS_SQL.format(schema="$1", table="$2"), (schema, name))
+        pii = source.pii.get(table, [])
+        columns = [_pg_column(column, data_type) for column, data_type in cursor.fetchall() if column not in pii]
+        if columns:
+            query = f"SELECT {', '.join(columns)} FROM {quote_identifier(schema)}.{quote_identifier(name)}"
+            cursor.execute(f"{query} LIMIT 0")
+            readers[table] = TableReader(_schema(cursor.fetch_arrow_table()), lambda query=query: _pg_batches(cursor, query))
+    return readers
+
+
+def _pg_batches(cursor, query: str) -> Iterator[pl.DataFrame]:
+    cursor.execute(query)
+    yield from _rebatched(cursor.fetch_record_batch())
+
+
+def _rebatched(batches: Iterable[pa.RecordBatch]) -> Iterator[pl.DataFrame]:
+    """Arrow record batches, of whatever size the driver picks, regrouped into frames of BATCH_ROWS
+    rows (the last one smaller); slicing copies nothing."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        pending.append(batch)
+        rows += batch.num_rows
+        while rows >= BATCH_ROWS:
+            table = pa.Table.from_batches(pending)
+            yield _frame(table.slice(0, BATCH_ROWS))
+            rest = table.slice(BATCH_ROWS)
+            pending, rows = rest.to_batches(), rest.num_rows
+    if rows:
+        yield _frame(pa.Table.from_batches(pending))
+
+
+def _frame(data: pa.Table | pa.RecordBatch) -> pl.DataFrame:
+    return pl.from_arrow(data, rechunk=False)  # type: ignore[return-value]
+
+
+def _schema(data: pa.Table) -> pl.Schema:
+    return _frame(data).schema
 
 
 def _current_schema(cursor) -> str:
@@ -121,8 +212,8 @@ def _where(source: SourceConfig, name: str) -> str:
     return f"table {source.schema_ or '<current schema>'}.{name} in the database named by ${source.dsn_env}"
 
 
-_READERS: dict[str, Callable[[SourceConfig, dict[str, str]], dict[str, pl.DataFrame]]] = {
-    "files": _read_files,
-    "duckdb": _read_duckdb,
-    "postgres": _read_postgres,
+_READERS: dict[str, Callable[[SourceConfig, dict[str, str], ExitStack], dict[str, TableReader]]] = {
+    "files": _open_files,
+    "duckdb": _open_duckdb,
+    "postgres": _open_postgres,
 }

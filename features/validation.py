@@ -62,28 +62,33 @@ class _Check:
 
 
 def validate_tables(raws: dict[str, pl.DataFrame], config: Config, ingested_at: datetime) -> dict[str, ValidatedTable]:
-    """Validate every table read; all structural problems are raised together, before any row work."""
-    problems = []
-    for table, raw in raws.items():
+    """Validate whole tables in memory; all structural problems are raised together, before any row work."""
+    validators = table_validators({table: raw.schema for table, raw in raws.items()}, config, ingested_at)
+    return {table: validator.validate(raws[table]) for table, validator in validators.items()}
+
+
+def table_validators(schemas: dict[str, pl.Schema], config: Config, ingested_at: datetime) -> dict[str, TableValidator]:
+    """One validator per table read, in contract order (referenced tables, customers, first); every
+    structural problem of every table is raised together, before any row is looked at.
+
+    Rows must be validated in that order: a table's references are checked against the keys its
+    referenced table accepted, and a reference to a table not read is not checked."""
+    problems, validators = [], {}
+    known_keys: dict[str, TableValidator] = {}
+    for table in [t for t in TABLES if t in schemas] + [t for t in schemas if t not in TABLES]:
         try:
-            check_structure(raw, table, config.source)
+            validators[table] = TableValidator(schemas[table], table, config, ingested_at, known_keys)
         except ContractError as exc:
             problems.append(str(exc))
     if problems:
         raise ContractError("\n".join(problems))
-    validated: dict[str, ValidatedTable] = {}
-    known_keys: dict[str, pl.Series] = {}
-    for table, spec in TABLES.items():  # contract order: referenced tables (customers) come first
-        if table in raws:
-            validated[table] = validate_table(raws[table], table, config, ingested_at, known_keys)
-            if spec.unique:
-                known_keys[table] = validated[table].accepted[spec.unique]
-    return validated
+    known_keys.update((table, v) for table, v in validators.items() if v.spec.unique)
+    return validators
 
 
 def check_structure(raw: pl.DataFrame, table: str, source: SourceConfig) -> None:
     """Raise ContractError when a column is missing or its type can never become the contract's."""
-    _layout(_without_pii(raw, table, source).schema, _spec(table), source)
+    _layout(_without_pii(raw.schema, table, source), _spec(table), source)
 
 
 def validate_table(
@@ -98,23 +103,66 @@ def validate_table(
     ``known_keys`` holds the accepted keys of referenced tables (customers -> customer ids); a
     reference to a table not in it is not checked.
     """
-    ingested_at = _as_utc(ingested_at)
-    raw = _without_pii(raw, table, config.source)
-    layout = _layout(raw.schema, _spec(table), config.source)
-    checks = _checks(layout, config.survey, ingested_at, known_keys or {})
-    flagged = raw.select(_columns(layout, config.source.timezone)).with_columns(
-        c.failed.fill_null(False).alias(f"{_FLAG}{i}") for i, c in enumerate(checks)
-    )
-    rejected = flagged.select(pl.any_horizontal(cs.starts_with(_FLAG))).to_series()
-    bad = flagged.filter(rejected)
-    reasons = pl.concat_str(
-        [pl.when(pl.col(f"{_FLAG}{i}")).then(c.text) for i, c in enumerate(checks)], separator="; ", ignore_nulls=True
-    )
-    rejects = _row_json(raw.filter(rejected)).with_columns(
-        table_name=pl.lit(table), reason=bad.select(reasons).to_series(), ingested_at=pl.lit(ingested_at, dtype=UTC_TS)
-    )
-    accepted = flagged.filter(~rejected).select(*layout.spec.column_names, *(name for _, name in layout.extras))
-    return ValidatedTable(accepted, rejects.select(REJECTS_SCHEMA.names()), _count_reasons(bad, checks))
+    return TableValidator(raw.schema, table, config, ingested_at, known_keys).validate(raw)
+
+
+class TableValidator:
+    """Validates one table batch by batch, in source order: the structure once, when it is made; each
+    batch's rows as they come. Duplicate keys are found across batches (the first occurrence in
+    source order stays) and the running totals add up every batch."""
+
+    def __init__(
+        self,
+        schema: pl.Schema,
+        table: str,
+        config: Config,
+        ingested_at: datetime,
+        known_keys: dict[str, pl.Series | TableValidator] | None = None,
+    ) -> None:
+        self.spec = _spec(table)
+        self.accepted = self.rejected = 0
+        self.reasons: dict[str, int] = {}  # reason (without the offending value) -> rejected rows that carry it
+        self._source, self._survey = config.source, config.survey
+        self._ingested_at = _as_utc(ingested_at)
+        self._layout = _layout(_without_pii(schema, table, config.source), self.spec, config.source)
+        self._known_keys = known_keys if known_keys is not None else {}
+        self._seen: list[pl.Series] = []  # unique-key values of earlier batches, rejected rows' included
+        self._accepted_keys: list[pl.Series] = []
+
+    @property
+    def accepted_keys(self) -> pl.Series:
+        """The unique key of every row accepted so far (what references to this table are checked against)."""
+        return pl.concat(self._accepted_keys) if self._accepted_keys else pl.Series(self.spec.unique, [], pl.String)
+
+    def validate(self, raw: pl.DataFrame) -> ValidatedTable:
+        """Accepted rows and rejects of one batch (its rows follow the previous batch's in source order)."""
+        layout, table = self._layout, self.spec.name
+        raw = raw.drop(self._source.pii.get(table, []), strict=False)
+        known = {t: keys if isinstance(keys, pl.Series) else keys.accepted_keys for t, keys in self._known_keys.items()}
+        seen = pl.concat(self._seen) if self._seen else None
+        checks = _checks(layout, self._survey, self._ingested_at, known, seen)
+        flagged = raw.select(_columns(layout, self._source.timezone)).with_columns(
+            c.failed.fill_null(False).alias(f"{_FLAG}{i}") for i, c in enumerate(checks)
+        )
+        rejected = flagged.select(pl.any_horizontal(cs.starts_with(_FLAG))).to_series()
+        bad = flagged.filter(rejected)
+        reasons = pl.concat_str(
+            [pl.when(pl.col(f"{_FLAG}{i}")).then(c.text) for i, c in enumerate(checks)], separator="; ", ignore_nulls=True
+        )
+        rejects = _row_json(raw.filter(rejected)).with_columns(
+            table_name=pl.lit(table), reason=bad.select(reasons).to_series(), ingested_at=pl.lit(self._ingested_at, dtype=UTC_TS)
+        )
+        accepted = flagged.filter(~rejected).select(*layout.spec.column_names, *(name for _, name in layout.extras))
+        if self.spec.unique in layout.sources:
+            self._seen.append(flagged[self.spec.unique].drop_nulls())
+        if self.spec.unique:
+            self._accepted_keys.append(accepted[self.spec.unique])
+        counts = _count_reasons(bad, checks)
+        for reason, rows in counts.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + rows
+        self.accepted += accepted.height
+        self.rejected += rejects.height
+        return ValidatedTable(accepted, rejects.select(REJECTS_SCHEMA.names()), counts)
 
 
 def _count_reasons(bad: pl.DataFrame, checks: list[_Check]) -> dict[str, int]:
@@ -138,9 +186,10 @@ def _spec(table: str) -> TableSpec:
     return TABLES[table]
 
 
-def _without_pii(raw: pl.DataFrame, table: str, source: SourceConfig) -> pl.DataFrame:
-    # sources already leave PII out; dropping again keeps this function safe on its own
-    return raw.drop(source.pii.get(table, []), strict=False)
+def _without_pii(schema: pl.Schema, table: str, source: SourceConfig) -> pl.Schema:
+    # sources already leave PII out; dropping again keeps validation safe on its own
+    pii = set(source.pii.get(table, []))
+    return pl.Schema({name: dtype for name, dtype in schema.items() if name not in pii})
 
 
 def _kind(dtype: pl.DataType) -> str:
@@ -304,12 +353,14 @@ def _localize(naive: pl.Expr, tz: str) -> pl.Expr:
 # --- row checks -----------------------------------------------------------------------------
 
 
-def _checks(layout: _Layout, survey: SurveyConfig, ingested_at: datetime, known_keys: dict[str, pl.Series]) -> list[_Check]:
+def _checks(
+    layout: _Layout, survey: SurveyConfig, ingested_at: datetime, known_keys: dict[str, pl.Series], seen: pl.Series | None
+) -> list[_Check]:
     checks = []
     for column in layout.spec.columns:
         if column.name in layout.sources:
             checks += _column_checks(column, layout.dtypes[column.name], survey, ingested_at)
-    return checks + _table_checks(layout, known_keys)
+    return checks + _table_checks(layout, known_keys, seen)
 
 
 def _present(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
@@ -354,7 +405,7 @@ def _column_checks(column: ColumnSpec, found: pl.DataType, survey: SurveyConfig,
     return checks
 
 
-def _table_checks(layout: _Layout, known_keys: dict[str, pl.Series]) -> list[_Check]:
+def _table_checks(layout: _Layout, known_keys: dict[str, pl.Series], seen: pl.Series | None) -> list[_Check]:
     spec, has = layout.spec, layout.sources
     checks = [
         _Check(f"{end} before {start}", pl.col(end) < pl.col(start)) for start, end in spec.ordered if start in has and end in has
@@ -367,7 +418,8 @@ def _table_checks(layout: _Layout, known_keys: dict[str, pl.Series]) -> list[_Ch
         ]
     if spec.unique in has:  # the first occurrence in source order stays
         key = pl.col(spec.unique)
-        checks.append(_Check(f"duplicate {spec.unique}", key.is_not_null() & ~key.is_first_distinct()))
+        repeated = ~key.is_first_distinct() if seen is None else ~key.is_first_distinct() | key.is_in(seen.implode())
+        checks.append(_Check(f"duplicate {spec.unique}", key.is_not_null() & repeated))
     for column, table in spec.references:
         if column in has and table in known_keys:
             value = pl.col(column)

@@ -35,12 +35,15 @@ def ingest(config_path: str, as_of: date | None = None) -> dict:
     """Sources -> validated, dated snapshot in the workspace; rejects recorded in the sink."""
     config = tasks.read_config(config_path)
     as_of = _as_of(config, as_of)
-    loaded, limit_error = tasks.read_sources(config)
-    rejected = tasks.record_rejects(config, loaded.rejects, _run_id())
-    if limit_error:
-        raise ContractError(limit_error)
-    snapshot = tasks.save_snapshot(config, as_of, loaded, _run_id())
-    counts = {n: {"read": c.read, "accepted": c.accepted, "rejected": c.rejected} for n, c in loaded.counts.items()}
+    staged = tasks.stage_snapshot(config, as_of)
+    try:
+        rejected = tasks.record_rejects(config, staged.ingested.rejects, _run_id())
+        if staged.limit_error:
+            raise ContractError(staged.limit_error)
+        snapshot = tasks.commit_snapshot(staged, as_of, _run_id())
+    finally:
+        staged.stager.discard()  # no-op once committed; otherwise the staged tables go
+    counts = {n: {"read": c.read, "accepted": c.accepted, "rejected": c.rejected} for n, c in staged.ingested.counts.items()}
     get_run_logger().info("snapshot %s: %s rejects", snapshot, rejected)
     return {"as_of": as_of.isoformat(), "snapshot": snapshot, "rejects": rejected, "tables": counts}
 

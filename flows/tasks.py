@@ -6,6 +6,7 @@ they take configs and frames, whose hashing costs time and means nothing here (S
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from configs import Config, load_config
 from features.contract import ContractError
-from features.ingest import LoadResult, RejectLimitError, load_tables
+from features.ingest import Ingested, RejectLimitError, stream_tables
 from features.invitations import build_invitation_frame
 from features.snapshots import build_scoring_frame, build_training_frame, training_schema
 from flows import workspace
@@ -46,18 +47,32 @@ def read_config(config_path: str) -> Config:
     return load_config(config_path)
 
 
-@uncached_task(name="read-sources", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S, retry_condition_fn=_retry_unless_bad_input)
-def read_sources(config: Config) -> tuple[LoadResult, str | None]:
-    """Read and validate every configured table. A reject-limit breach comes back as its message,
-    so the flow records the rejects before it fails."""
+@dataclass
+class StagedSnapshot:
+    """A validated snapshot written to its staging folder, not yet in place, and what was rejected."""
+
+    stager: workspace.SnapshotStager
+    ingested: Ingested
+    limit_error: str | None  # the reject-limit breach, when there is one: the flow records rejects, then fails
+
+
+@uncached_task(name="stage-snapshot", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S, retry_condition_fn=_retry_unless_bad_input)
+def stage_snapshot(config: Config, as_of: date) -> StagedSnapshot:
+    """Read and validate every configured table batch by batch, writing accepted rows straight into a
+    staging folder: memory holds one batch, not the tables."""
+    stager = workspace.SnapshotStager(workspace.snapshot_dir(config, as_of))
     try:
-        return load_tables(config), None
+        return StagedSnapshot(stager, stream_tables(config, stager.append), None)
     except RejectLimitError as exc:
-        return exc.result, str(exc)
+        stager.close()
+        return StagedSnapshot(stager, exc.result, str(exc))
+    except BaseException:
+        stager.discard()
+        raise
 
 
-@uncached_task(name="save-snapshot", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
-def save_snapshot(config: Config, as_of: date, loaded: LoadResult, flow_run_id: str) -> str:
+@uncached_task(name="commit-snapshot", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def commit_snapshot(staged: StagedSnapshot, as_of: date, flow_run_id: str) -> str:
     manifest = {
         "as_of": as_of.isoformat(),
         "flow_run_id": flow_run_id,
@@ -68,13 +83,12 @@ def save_snapshot(config: Config, as_of: date, loaded: LoadResult, flow_run_id: 
                 "accepted": count.accepted,
                 "rejected": count.rejected,
                 "reasons": count.reasons,
-                # a content fingerprint: the same rows give the same id (identifies training data in MLflow)
-                "fingerprint": f"{loaded.tables[name].hash_rows(seed=0).sum():x}" if name in loaded.tables else None,
+                "fingerprint": staged.stager.fingerprint(name),
             }
-            for name, count in loaded.counts.items()
+            for name, count in staged.ingested.counts.items()
         },
     }
-    return str(workspace.write_snapshot(workspace.snapshot_dir(config, as_of), loaded.tables, manifest))
+    return str(staged.stager.commit(manifest))
 
 
 @uncached_task(name="record-rejects", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)

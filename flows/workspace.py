@@ -6,10 +6,12 @@ import json
 import os
 import shutil
 import uuid
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from configs import Config
 
@@ -23,21 +25,62 @@ def features_path(config: Config, as_of: date) -> Path:
     return config.workspace / "features" / f"as_of={as_of.isoformat()}.parquet"
 
 
+@dataclass
+class SnapshotStager:
+    """A snapshot written table by table, batch by batch, into a staging folder beside ``target``;
+    ``commit`` swaps it into place whole, ``discard`` removes it. Each table is one Parquet file
+    (one row group per batch) with a content fingerprint: the wrapping sum of its row hashes, so
+    the same rows give the same id however they were batched (identifies training data in MLflow)."""
+
+    target: Path
+    staging: Path = field(init=False)
+    fingerprints: dict[str, int] = field(init=False, default_factory=dict)
+    _writers: dict[str, pq.ParquetWriter] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.staging = self.target.parent / f".staging-{uuid.uuid4().hex}"
+        self.staging.mkdir(parents=True)
+
+    def append(self, table: str, rows: pl.DataFrame) -> None:
+        data = rows.to_arrow()
+        writer = self._writers.get(table)
+        if writer is None:
+            writer = self._writers[table] = pq.ParquetWriter(self.staging / f"{table}.parquet", data.schema, compression="zstd")
+        writer.write_table(data.cast(writer.schema), row_group_size=max(data.num_rows, 1))
+        self.fingerprints[table] = (self.fingerprints.get(table, 0) + int(rows.hash_rows(seed=0).sum())) % 2**64
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def commit(self, manifest: dict) -> Path:
+        """Write the manifest, then put the staged folder in place of any earlier snapshot of the date."""
+        self.close()
+        (self.staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        if self.target.exists():
+            old = self.target.parent / f".old-{uuid.uuid4().hex}"
+            os.replace(self.target, old)
+            os.replace(self.staging, self.target)
+            shutil.rmtree(old)
+        else:
+            os.replace(self.staging, self.target)
+        return self.target
+
+    def discard(self) -> None:
+        self.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def fingerprint(self, table: str) -> str | None:
+        return f"{self.fingerprints[table]:x}" if table in self.fingerprints else None
+
+
 def write_snapshot(target: Path, tables: dict[str, pl.DataFrame], manifest: dict) -> Path:
-    """Write every table and a manifest to a staging folder, then swap it into place."""
-    staging = target.parent / f".staging-{uuid.uuid4().hex}"
-    staging.mkdir(parents=True)
+    """Write whole tables and a manifest as one snapshot (tests and small data)."""
+    stager = SnapshotStager(target)
     for name, frame in tables.items():
-        frame.write_parquet(staging / f"{name}.parquet")
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    if target.exists():
-        old = target.parent / f".old-{uuid.uuid4().hex}"
-        os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(staging, target)
-    return target
+        stager.append(name, frame)
+    return stager.commit(manifest)
 
 
 def read_snapshot(path: Path) -> dict[str, pl.LazyFrame]:

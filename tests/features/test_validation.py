@@ -8,11 +8,12 @@ from datetime import date, datetime, timezone
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.contract import TABLES, ContractError
-from features.validation import REJECTS_SCHEMA, validate_table, validate_tables
+from features.validation import REJECTS_SCHEMA, TableValidator, validate_table, validate_tables
 
 INGESTED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 KNOWN_CUSTOMER = pl.DataFrame({"customer_id": ["C1"], "signup_at": ["2024-01-01"]})
@@ -436,3 +437,32 @@ def test_every_row_is_accepted_or_rejected_exactly_once(make_config, customers, 
     assert customer_ids.is_unique().all()
     for table in ("tickets", "surveys"):
         assert result[table].accepted["customer_id"].is_in(customer_ids.implode()).all()
+
+
+TICKET_ROWS = st.fixed_dictionaries(
+    {
+        "ticket_id": st.sampled_from(["T1", "T2", "T3", None, " "]),
+        "customer_id": st.sampled_from(["C1", "C9", None]),  # C9 is unknown
+        "opened_at": st.sampled_from(["2025-06-01", "2025-06-02T10:00:00", "yesterday", "2027-01-01", None]),
+        "resolved_at": st.sampled_from(["2025-05-01", "2025-06-03", None]),
+    }
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(TICKET_ROWS, max_size=12), cuts=st.lists(st.integers(0, 12), max_size=4))
+def test_a_table_validated_batch_by_batch_matches_it_validated_whole(make_config, rows, cuts):
+    """Ingest validates big tables in batches: duplicates across batches, references and counts
+    must come out exactly as for the whole table (the first occurrence in source order stays)."""
+    config = make_config()
+    raw = pl.DataFrame(rows, schema={"ticket_id": pl.String, "customer_id": pl.String, "opened_at": pl.String, "resolved_at": pl.String})
+    known = {"customers": KNOWN_CUSTOMER["customer_id"]}
+    whole = validate_table(raw, "tickets", config, INGESTED_AT, known)
+
+    validator = TableValidator(raw.schema, "tickets", config, INGESTED_AT, known)
+    bounds = sorted({0, raw.height, *(c for c in cuts if c <= raw.height)})
+    parts = [validator.validate(raw.slice(start, end - start)) for start, end in zip(bounds, bounds[1:])] or [validator.validate(raw)]
+    assert_frame_equal(pl.concat([p.accepted for p in parts]), whole.accepted)
+    assert_frame_equal(pl.concat([p.rejects for p in parts]), whole.rejects)
+    assert (validator.accepted, validator.rejected, validator.reasons) == (whole.accepted.height, whole.rejects.height, whole.reasons)
+    assert validator.accepted_keys.to_list() == whole.accepted["ticket_id"].to_list()

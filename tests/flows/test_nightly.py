@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
+from polars.testing import assert_frame_equal
 
 from configs import load_config
 from flows import pipeline
@@ -144,3 +147,29 @@ def test_a_reject_limit_breach_records_rejects_then_fails(flow_config, tiny_worl
     assert set(rejects["table_name"]) == {"tickets"}
     assert rejects["reason"].str.contains("negative wait_seconds").all()
     assert rejects["flow_run_id"].null_count() == 0
+    # nothing of the refused snapshot is left: no snapshot for the date, no staging folder
+    snapshots = config.workspace / "snapshots"
+    assert not snapshots.exists() or not any(snapshots.iterdir())
+
+
+def test_ingest_streams_batches_into_one_snapshot_with_batch_independent_fingerprints(flow_config, monkeypatch):
+    """A snapshot ingested in small batches holds the same rows, counts and fingerprints as one ingested whole."""
+    from features import sources
+    from flows import workspace
+
+    path = flow_config()
+    config = load_config(path)
+    whole = pipeline.ingest(str(path))
+    whole_manifest = workspace.read_manifest(Path(whole["snapshot"]))
+    whole_tables = {name: frame.collect() for name, frame in workspace.read_snapshot(Path(whole["snapshot"])).items()}
+
+    monkeypatch.setattr(sources, "BATCH_ROWS", 997)
+    batched = pipeline.ingest(str(path))
+    assert batched["snapshot"] == whole["snapshot"] and batched["tables"] == whole["tables"]
+    manifest = workspace.read_manifest(Path(batched["snapshot"]))
+    assert {t: m["fingerprint"] for t, m in manifest["tables"].items()} == {t: m["fingerprint"] for t, m in whole_manifest["tables"].items()}
+    for name, frame in workspace.read_snapshot(Path(batched["snapshot"])).items():
+        assert_frame_equal(frame.collect(), whole_tables[name])
+    events = pq.ParquetFile(Path(batched["snapshot"]) / "events.parquet")
+    assert events.metadata.num_row_groups == -(-whole["tables"]["events"]["read"] // 997)  # one row group per batch
+    assert [p.name for p in (config.workspace / "snapshots").iterdir()] == [Path(whole["snapshot"]).name]  # no staging left
