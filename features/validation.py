@@ -126,7 +126,9 @@ class TableValidator:
         self._ingested_at = _as_utc(ingested_at)
         self._layout = _layout(_without_pii(schema, table, config.source), self.spec, config.source)
         self._known_keys = known_keys if known_keys is not None else {}
-        self._seen: list[pl.Series] = []  # unique-key values of earlier batches, rejected rows' included
+        self._known: dict[str, pl.Series] | None = None  # referenced keys, sorted, fixed at the first batch
+        self._seen = pl.Series(self.spec.unique or "", dtype=pl.String)  # unique-key values of earlier batches, rejected rows' included
+        self._seen_hashes = pl.Series(self.spec.unique or "", dtype=pl.UInt64)  # and their hashes
         self._accepted_keys: list[pl.Series] = []
 
     @property
@@ -134,16 +136,29 @@ class TableValidator:
         """The unique key of every row accepted so far (what references to this table are checked against)."""
         return pl.concat(self._accepted_keys) if self._accepted_keys else pl.Series(self.spec.unique, [], pl.String)
 
+    def _earlier(self, keys: pl.Series) -> pl.Series:
+        """This batch's keys that an earlier batch already had. Hashes find the candidates (a set of
+        integers, cheap to build); the values confirm them, so a hash collision never rejects a row."""
+        if self._seen.is_empty():
+            return self._seen
+        candidates = keys.filter(keys.hash(seed=0).is_in(self._seen_hashes.implode()))
+        if candidates.is_empty():
+            return candidates
+        return self._seen.filter(self._seen.is_in(candidates.implode())).unique()
+
     def validate(self, raw: pl.DataFrame) -> ValidatedTable:
         """Accepted rows and rejects of one batch (its rows follow the previous batch's in source order)."""
         layout, table = self._layout, self.spec.name
         raw = raw.drop(self._source.pii.get(table, []), strict=False)
-        known = {t: keys if isinstance(keys, pl.Series) else keys.accepted_keys for t, keys in self._known_keys.items()}
-        seen = pl.concat(self._seen) if self._seen else None
-        checks = _checks(layout, self._survey, self._ingested_at, known, seen)
-        flagged = raw.select(_columns(layout, self._source.timezone)).with_columns(
-            c.failed.fill_null(False).alias(f"{_FLAG}{i}") for i, c in enumerate(checks)
-        )
+        if self._known is None:  # referenced tables are complete before this one's first batch (contract order)
+            self._known = {
+                t: (keys if isinstance(keys, pl.Series) else keys.accepted_keys).drop_nulls().sort() for t, keys in self._known_keys.items()
+            }
+        converted = raw.select(_columns(layout, self._source.timezone))
+        keys = converted[self.spec.unique].drop_nulls() if self.spec.unique in layout.sources else None
+        earlier = self._earlier(keys) if keys is not None else None
+        checks = _checks(layout, self._survey, self._ingested_at, self._known, earlier)
+        flagged = converted.with_columns(c.failed.fill_null(False).alias(f"{_FLAG}{i}") for i, c in enumerate(checks))
         rejected = flagged.select(pl.any_horizontal(cs.starts_with(_FLAG))).to_series()
         bad = flagged.filter(rejected)
         reasons = pl.concat_str(
@@ -153,8 +168,9 @@ class TableValidator:
             table_name=pl.lit(table), reason=bad.select(reasons).to_series(), ingested_at=pl.lit(self._ingested_at, dtype=UTC_TS)
         )
         accepted = flagged.filter(~rejected).select(*layout.spec.column_names, *(name for _, name in layout.extras))
-        if self.spec.unique in layout.sources:
-            self._seen.append(flagged[self.spec.unique].drop_nulls())
+        if keys is not None:
+            self._seen.append(keys)
+            self._seen_hashes.append(keys.hash(seed=0))
         if self.spec.unique:
             self._accepted_keys.append(accepted[self.spec.unique])
         counts = _count_reasons(bad, checks)
@@ -354,13 +370,13 @@ def _localize(naive: pl.Expr, tz: str) -> pl.Expr:
 
 
 def _checks(
-    layout: _Layout, survey: SurveyConfig, ingested_at: datetime, known_keys: dict[str, pl.Series], seen: pl.Series | None
+    layout: _Layout, survey: SurveyConfig, ingested_at: datetime, known_keys: dict[str, pl.Series], earlier: pl.Series | None
 ) -> list[_Check]:
     checks = []
     for column in layout.spec.columns:
         if column.name in layout.sources:
             checks += _column_checks(column, layout.dtypes[column.name], survey, ingested_at)
-    return checks + _table_checks(layout, known_keys, seen)
+    return checks + _table_checks(layout, known_keys, earlier)
 
 
 def _present(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
@@ -405,7 +421,8 @@ def _column_checks(column: ColumnSpec, found: pl.DataType, survey: SurveyConfig,
     return checks
 
 
-def _table_checks(layout: _Layout, known_keys: dict[str, pl.Series], seen: pl.Series | None) -> list[_Check]:
+def _table_checks(layout: _Layout, known_keys: dict[str, pl.Series], earlier: pl.Series | None) -> list[_Check]:
+    """Checks across rows and tables; ``earlier`` holds the unique keys that earlier batches already had."""
     spec, has = layout.spec, layout.sources
     checks = [
         _Check(f"{end} before {start}", pl.col(end) < pl.col(start)) for start, end in spec.ordered if start in has and end in has
@@ -418,13 +435,24 @@ def _table_checks(layout: _Layout, known_keys: dict[str, pl.Series], seen: pl.Se
         ]
     if spec.unique in has:  # the first occurrence in source order stays
         key = pl.col(spec.unique)
-        repeated = ~key.is_first_distinct() if seen is None else ~key.is_first_distinct() | key.is_in(seen.implode())
+        repeated = ~key.is_first_distinct()
+        if earlier is not None and not earlier.is_empty():
+            repeated = repeated | key.is_in(earlier.implode())
         checks.append(_Check(f"duplicate {spec.unique}", key.is_not_null() & repeated))
     for column, table in spec.references:
         if column in has and table in known_keys:
             value = pl.col(column)
-            checks.append(_Check(f"unknown {column}", value.is_not_null() & ~value.is_in(known_keys[table].implode())))
+            checks.append(_Check(f"unknown {column}", value.is_not_null() & ~_among(value, known_keys[table])))
     return checks
+
+
+def _among(value: pl.Expr, sorted_keys: pl.Series) -> pl.Expr:
+    """The value is one of the (sorted) keys: a binary search per row. ``is_in`` would hash all the
+    keys again for every batch, which for a million customers costs more than the rest of validation."""
+    if sorted_keys.is_empty():
+        return pl.lit(False)
+    at = pl.lit(sorted_keys).search_sorted(value).clip(upper_bound=sorted_keys.len() - 1)
+    return pl.lit(sorted_keys).gather(at) == value
 
 
 def _number_text(value: pl.Expr) -> pl.Expr:

@@ -6,11 +6,13 @@ import json
 import os
 import shutil
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from configs import Config
@@ -36,23 +38,39 @@ class SnapshotStager:
     staging: Path = field(init=False)
     fingerprints: dict[str, int] = field(init=False, default_factory=dict)
     _writers: dict[str, pq.ParquetWriter] = field(init=False, default_factory=dict)
+    # one batch is written in the background while the caller reads and validates the next
+    _pool: ThreadPoolExecutor = field(init=False, default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="snapshot-writer"))
+    _pending: Future | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.staging = self.target.parent / f".staging-{uuid.uuid4().hex}"
         self.staging.mkdir(parents=True)
 
     def append(self, table: str, rows: pl.DataFrame) -> None:
-        data = rows.to_arrow()
-        writer = self._writers.get(table)
-        if writer is None:
-            writer = self._writers[table] = pq.ParquetWriter(self.staging / f"{table}.parquet", data.schema, compression="zstd")
-        writer.write_table(data.cast(writer.schema), row_group_size=max(data.num_rows, 1))
         self.fingerprints[table] = (self.fingerprints.get(table, 0) + int(rows.hash_rows(seed=0).sum())) % 2**64
+        self._wait()  # at most one batch in flight: memory stays bounded
+        self._pending = self._pool.submit(self._write, table, rows.to_arrow())
+
+    def _write(self, table: str, data: pa.Table) -> None:
+        writer = self._writers.get(table)
+        if writer is None:  # the first batch, even an empty one, makes the file and fixes its schema
+            writer = self._writers[table] = pq.ParquetWriter(self.staging / f"{table}.parquet", data.schema, compression="zstd")
+        if data.num_rows:
+            writer.write_table(data.cast(writer.schema), row_group_size=data.num_rows)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()  # a failed write fails the ingest here
 
     def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        try:
+            self._wait()
+        finally:
+            for writer in self._writers.values():
+                writer.close()
+            self._writers.clear()
+            self._pool.shutdown()
 
     def commit(self, manifest: dict) -> Path:
         """Write the manifest, then put the staged folder in place of any earlier snapshot of the date."""
@@ -68,7 +86,10 @@ class SnapshotStager:
         return self.target
 
     def discard(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - the staged files go either way; the caller has the first error
+            pass
         shutil.rmtree(self.staging, ignore_errors=True)
 
     def fingerprint(self, table: str) -> str | None:
