@@ -13,6 +13,8 @@ from models.boosting import to_matrix
 from models.churn import ChurnModel
 from models.satisfaction import SatisfactionModel
 
+PREDICT_ROWS = 100_000
+
 
 @dataclass
 class ModelBundle:
@@ -34,6 +36,22 @@ class ModelBundle:
 
     def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The scoring columns for a feature frame (extra columns are ignored, missing ones are null)."""
+        empty = pl.DataFrame(schema={"churn_probability": pl.Float64, "dissatisfaction_probability": pl.Float64})
+        return pl.concat([empty, *self._by_chunks(frame, self._predict)])
+
+    def response_propensity(self, frame: pl.DataFrame) -> np.ndarray:
+        """P(answers when asked) per row, from the satisfaction model's response model."""
+        if self.satisfaction is None:
+            raise ValueError("this model has no satisfaction model, hence no response model")
+        return np.concatenate([np.empty(0), *self._by_chunks(frame, lambda rows: self.satisfaction.response_propensity(self.matrix(rows)))])
+
+    @staticmethod
+    def _by_chunks(frame: pl.DataFrame, fn):
+        """``fn`` over PREDICT_ROWS rows at a time (no call for no rows): rows are scored independently,
+        and the float64 matrix of a million customers would hold another GB beside the frame."""
+        return [fn(frame.slice(start, PREDICT_ROWS)) for start in range(0, frame.height, PREDICT_ROWS)]
+
+    def _predict(self, frame: pl.DataFrame) -> pl.DataFrame:
         X = self.matrix(frame)
         out = {"churn_probability": self.churn.predict_proba(X)}
         if self.satisfaction is not None:

@@ -154,8 +154,9 @@ def survey_summary(features: pl.DataFrame, scored: pl.DataFrame, bundle: ModelBu
         "estimated_population_score": None,
     }
     if respondents.height and bundle.satisfaction is not None:
-        rows = respondents.select("customer_id").join(features, on="customer_id", how="left", maintain_order="left")
-        propensity = bundle.satisfaction.response_propensity(bundle.matrix(rows))
+        model_columns = features.select("customer_id", *(f for f in bundle.features if f in features.columns))
+        rows = respondents.select("customer_id").join(model_columns, on="customer_id", how="left", maintain_order="left")
+        propensity = bundle.response_propensity(rows)
         out["estimated_population_score"] = hajek_mean(respondents["last_survey_score"].to_numpy(), propensity)
     return out
 

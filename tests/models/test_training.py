@@ -109,3 +109,19 @@ def test_gate_pyfunc_roundtrip_promote_and_rollback(tmp_path, world, spec, surve
     assert rollback(client, config.registered_model_name) == refused.version
     assert rollback(client, config.registered_model_name) == first.version
     assert str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION).version) == first.version
+
+
+def test_prediction_in_chunks_equals_prediction_whole(tmp_path, world, spec, surveys, monkeypatch):
+    """Scoring a million customers predicts PREDICT_ROWS rows at a time; the rows must not notice."""
+    from models import bundle as bundle_module
+
+    early = first_six(world)
+    result = train_models(early, spec, model_config(tmp_path), surveys[0])
+    rows = early.filter(pl.col("as_of") == result.split.test)
+    whole = result.bundle.predict(rows)
+    propensity = result.bundle.response_propensity(rows)
+    monkeypatch.setattr(bundle_module, "PREDICT_ROWS", 7)
+    assert rows.height > 7 * 3
+    assert_frame_equal(result.bundle.predict(rows), whole)
+    assert (result.bundle.response_propensity(rows) == propensity).all() and len(propensity) == rows.height
+    assert result.bundle.predict(rows.head(0)).height == 0
