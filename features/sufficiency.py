@@ -68,16 +68,18 @@ def _time_column(table: str) -> str:
     return next(c.name for c in TABLES[table].columns if c.is_time and c.required)
 
 
-def table_facts(name: str, frame: pl.DataFrame, read: int, rejected: int, reasons: dict[str, int]) -> TableFacts:
+def table_facts(name: str, frame: pl.DataFrame | pl.LazyFrame, read: int, accepted: int, rejected: int, reasons: dict[str, int]) -> TableFacts:
+    """Dates and null shares of a table's accepted rows (read in one streaming pass when lazy)."""
     when = _time_column(name)
-    optional = [c.name for c in TABLES[name].columns if not c.required and c.name in frame.columns]
-    row = frame.select(
+    columns = frame.collect_schema().names()
+    optional = [c.name for c in TABLES[name].columns if not c.required and c.name in columns]
+    row = frame.lazy().select(
         pl.col(when).min().dt.date().alias("first"),
         pl.col(when).max().dt.date().alias("last"),
         *[pl.col(c).is_null().mean().alias(c) for c in optional],
-    ).row(0, named=True)
+    ).collect(engine="streaming").row(0, named=True)
     null_share = {c: (row[c] if row[c] is not None else 0.0) for c in optional}
-    return TableFacts(name, read, frame.height, rejected, reasons, row["first"], row["last"], null_share)
+    return TableFacts(name, read, accepted, rejected, reasons, row["first"], row["last"], null_share)
 
 
 def history_facts(config: Config, first_activity: date | None, observed_until: date) -> tuple[HistoryFacts, str | None]:
@@ -104,14 +106,14 @@ def history_facts(config: Config, first_activity: date | None, observed_until: d
     return facts, problem
 
 
-def survey_facts(surveys: pl.DataFrame) -> SurveyFacts:
+def survey_facts(surveys: pl.DataFrame | pl.LazyFrame) -> SurveyFacts:
     answered = pl.col("responded_at").is_not_null()
-    row = surveys.select(
+    row = surveys.lazy().select(
         pl.len().alias("invitations"),
         answered.sum().alias("answers"),
         pl.col("customer_id").n_unique().alias("customers_invited"),
         pl.col("customer_id").filter(answered).n_unique().alias("customers_answered"),
-    ).row(0, named=True)
+    ).collect().row(0, named=True)
     return SurveyFacts(**{k: int(v) for k, v in row.items()})
 
 

@@ -7,9 +7,11 @@ from datetime import date
 from rich.console import Console
 from rich.table import Table
 
+import polars as pl
+
 from configs import Config
 from features.labels import label_churn
-from features.ingest import LoadResult, RejectLimitError, load_tables
+from features.ingest import Ingested, RejectLimitError, stream_tables
 from features.sufficiency import (
     SufficiencyReport,
     assess,
@@ -17,34 +19,42 @@ from features.sufficiency import (
     survey_facts,
     table_facts,
 )
+from flows.workspace import SnapshotStager, read_snapshot
 
 
 def build_report(config: Config, observed_until: date) -> tuple[SufficiencyReport, str | None]:
-    """Load and validate every table; a reject limit breach is reported, not raised."""
+    """Load and validate every table; a reject limit breach is reported, not raised.
+
+    Accepted rows stream into a scratch snapshot in the workspace (removed afterwards) and the
+    facts are read from it lazily, so checking data takes the memory of ingesting it, not of holding it."""
     limit_error = None
+    stager = SnapshotStager(config.workspace / "check-data")
     try:
-        loaded = load_tables(config)
-    except RejectLimitError as exc:
-        loaded, limit_error = exc.result, str(exc)
-    report = report_from_load(config, loaded, observed_until)
+        try:
+            ingested = stream_tables(config, stager.append)
+        except RejectLimitError as exc:
+            ingested, limit_error = exc.result, str(exc)
+        stager.close()
+        report = report_from_load(config, ingested, read_snapshot(stager.staging), observed_until)
+    finally:
+        stager.discard()
     if limit_error:
         report.problems.append(limit_error)
     return report, limit_error
 
 
-def report_from_load(config: Config, loaded: LoadResult, observed_until: date) -> SufficiencyReport:
-    facts = [
-        table_facts(name, frame, loaded.counts[name].read, loaded.counts[name].rejected, loaded.counts[name].reasons)
-        for name, frame in loaded.tables.items()
+def report_from_load(config: Config, ingested: Ingested, tables: dict[str, pl.LazyFrame], observed_until: date) -> SufficiencyReport:
+    facts = [  # in contract order, the order tables were read in
+        table_facts(name, tables[name], count.read, count.accepted, count.rejected, count.reasons) for name, count in ingested.counts.items()
     ]
     events = next(f for f in facts if f.name == "events")
-    surveys = loaded.tables.get("surveys")
+    surveys = tables.get("surveys")
     history, history_problem = history_facts(config, events.first, observed_until)
     report = SufficiencyReport(
         tables=facts,
         history=history,
         surveys=survey_facts(surveys) if surveys is not None else None,
-        churn_base_rate=churn_base_rate(loaded.tables, config, history.last_snapshot, observed_until),
+        churn_base_rate=churn_base_rate(tables, config, history.last_snapshot, observed_until),
         history_problem=history_problem,
     )
     return assess(report, config)

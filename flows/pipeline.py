@@ -105,8 +105,7 @@ def score_flow(
     bundle, lineage = champion
     tables = tasks.read_snapshot(snapshot)
     features = tasks.read_features(features_path) if features_path else tasks.scoring_features(config, tables, as_of, bundle)
-    customers = tables["customers"].collect() if "customers" in tables else None
-    scored, surveys, warnings = score(config, features, bundle, as_of, list(tables), customers)
+    scored, surveys, warnings = score(config, features, bundle, as_of, list(tables), tables.get("customers"))
     write_scores(config, scored, as_of, lineage, _run_id())
     manifest = workspace.read_manifest(Path(snapshot))
     run = {

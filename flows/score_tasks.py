@@ -16,7 +16,7 @@ from models.scoring import input_warnings, score_customers, survey_summary
 
 
 @uncached_task(name="score-customers")
-def score(config: Config, features: pl.DataFrame, bundle: ModelBundle, as_of: date, tables: list[str], customers: pl.DataFrame | None) -> tuple[pl.DataFrame, dict, list[str]]:
+def score(config: Config, features: pl.DataFrame, bundle: ModelBundle, as_of: date, tables: list[str], customers: pl.LazyFrame | None) -> tuple[pl.DataFrame, dict, list[str]]:
     """Pure: the churn_scores rows, the survey summary and any input warnings."""
     warnings = input_warnings(bundle, tables, customers)
     for warning in warnings:

@@ -142,12 +142,20 @@ def local_server(home: Path, port: int | None = None, startup_timeout_s: float =
         _stop_server(process)
 
 
+READY = "runner started: waiting for scheduled and manual runs"
+
+
 class _GracefulRunner(Runner):
     """A runner that SIGTERM and Ctrl-C stop the same way: in-flight runs cancelled, schedules paused.
 
     Prefect 3.8.8's own SIGTERM handler calls the async `stop` without awaiting it and exits from
     inside the event loop (a traceback, no cancellation); this schedules `astop` on the loop instead.
     """
+
+    async def __aenter__(self):
+        runner = await super().__aenter__()
+        get_logger("runner").info(READY)
+        return runner
 
     def handle_sigterm(self, *args: object) -> None:
         if not self.started:
@@ -160,8 +168,15 @@ class _GracefulRunner(Runner):
 
 
 async def _run_until_stopped(runner: Runner) -> None:
-    signal.signal(signal.SIGINT, runner.handle_sigterm)  # Runner.start() installs it for SIGTERM only
+    # Runner.start() installs the handler for SIGTERM only, and only once it has registered the
+    # deployments: a SIGTERM in between would otherwise kill the process and orphan a local server
+    signal.signal(signal.SIGTERM, runner.handle_sigterm)
+    signal.signal(signal.SIGINT, runner.handle_sigterm)
     await runner.start()
+
+
+def _interrupt(*args: object) -> None:
+    raise KeyboardInterrupt
 
 
 def serve_deployments(served: list[RunnerDeployment], limit: int = 1) -> None:
@@ -186,6 +201,16 @@ def serve_forever(
     apply_quiet_defaults()
     config = load_config(config_path)
     served = deployments(config, config_path)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM while starting unwinds too: the server stops
+    try:
+        _serve(config, config_path, served, port, announce, startup_timeout_s)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(config, config_path, served, port, announce, startup_timeout_s) -> None:
     with ExitStack() as stack:
         api_url = PREFECT_API_URL.value()
         if api_url:

@@ -161,7 +161,7 @@ def survey_summary(features: pl.DataFrame, scored: pl.DataFrame, bundle: ModelBu
     return out
 
 
-def input_warnings(bundle: ModelBundle, tables: list[str], customers: pl.DataFrame | None) -> list[str]:
+def input_warnings(bundle: ModelBundle, tables: list[str], customers: pl.DataFrame | pl.LazyFrame | None) -> list[str]:
     """What changed since training that scoring can survive but a user must hear about."""
     warnings = [
         f"table {t!r} was present when model was trained but is missing now: its features are scored as missing"
@@ -169,10 +169,12 @@ def input_warnings(bundle: ModelBundle, tables: list[str], customers: pl.DataFra
         if t not in tables
     ]
     if customers is not None:
+        customers = customers.lazy()  # only the coded attributes' distinct values are read
+        present = customers.collect_schema().names()
         for column, mapping in bundle.categorical_mappings.items():
-            if column not in customers.columns:
+            if column not in present:
                 continue
-            unseen = customers.select(pl.col(column).drop_nulls().unique()).to_series().cast(pl.String)
+            unseen = customers.select(pl.col(column).drop_nulls().unique()).collect().to_series().cast(pl.String)
             new = sorted(set(unseen.to_list()) - set(mapping))
             if new:
                 shown = ", ".join(repr(v) for v in new[:5]) + (" …" if len(new) > 5 else "")

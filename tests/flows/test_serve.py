@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from configs import DEMO_CONFIG, ConfigError, load_config
-from flows.serve import deployments, free_port, local_server
+from flows.serve import READY, deployments, free_port, local_server
 
 CRON, TIMEZONE = "30 3 * * *", "Europe/Paris"
 SERVE_STARTUP_S = 90
@@ -132,7 +132,7 @@ def served(tmp_path_factory, tiny_world) -> Iterator[Served]:
     process, log_path = _start_serve(folder, config_path, _quiet_env(folder), "--port", str(port))
     handle = Served(f"http://127.0.0.1:{port}/api", config_path, "servetest", tiny_world[1], process, log_path)
     try:
-        _wait_for(lambda: "Prefect UI:" in handle.log() and _deployments(handle), SERVE_STARTUP_S, "served deployments", handle)
+        _wait_for(lambda: READY in handle.log() and _deployments(handle), SERVE_STARTUP_S, "served deployments", handle)
         yield handle
     finally:
         _stop(process)
@@ -263,7 +263,7 @@ def test_with_an_api_url_serve_uses_that_server_and_leaves_it_running(tmp_path, 
     served = Served(api_url, config_path, "servetest", tiny_world[1], process, log_path)
     try:
         with local_server(tmp_path / "prefect-server", port):
-            _wait_for(lambda: _deployments(served), SERVE_STARTUP_S, "served deployments", served)
+            _wait_for(lambda: READY in served.log() and _deployments(served), SERVE_STARTUP_S, "served deployments", served)
             assert f"Using the Prefect server at {api_url}" in served.log() and "Prefect UI:" not in served.log()
             assert _stop(process) == 0, served.tail()
             assert _answers(f"{api_url}/health")  # not ours to stop
