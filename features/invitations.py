@@ -58,7 +58,8 @@ def build_invitation_frame(tables: Tables, config: Config, schema: FeatureSchema
     )
     grid_days = pl.DataFrame({"as_of": grid, "_grid_day": [day_number(d) for d in grid]}, schema={"as_of": pl.Date, "_grid_day": pl.Int32})
     paired = invitations.join_asof(grid_days, left_on="_sent_day", right_on="_grid_day", strategy="backward")
-    features = build_features(tables, config, grid, schema)
+    # only the invited customers' rows: a million customers x a year of grid dates would not fit in memory
+    features = build_features(tables, config, grid, schema, only=paired.select("as_of", "customer_id").unique())
     return (
         paired.join(features, on=["as_of", "customer_id"], how="inner")
         .sort("sent_at", "customer_id")

@@ -119,3 +119,22 @@ def test_only_the_required_tables(make_config) -> None:
     assert scoring["customer_id"].to_list() == ["C1"]
     assert scoring.row(0, named=True)["events_login_7d"] == 1
     assert not [c for c in scoring.columns if "ticket" in c or "survey" in c]
+
+
+@pytest.mark.parametrize("rows_per_query", [1, 250, 700])
+def test_dates_built_in_groups_give_the_frame_built_at_once(world, config, monkeypatch, rows_per_query) -> None:
+    """Large populations are built a few dates at a time (memory); the frame must not notice."""
+    from features import invitations, snapshots
+
+    schema = training_schema(world.tables, config, world.today)
+    whole = build_training_frame(world.tables, config, world.today, schema=schema)
+    first = whole["as_of"].min()
+    asked = invitations.build_invitation_frame(world.tables, config, schema, first, world.today)
+    monkeypatch.setattr(snapshots, "ROWS_PER_QUERY", rows_per_query)
+    assert_frame_equal(build_training_frame(world.tables, config, world.today, schema=schema), whole)
+    assert_frame_equal(invitations.build_invitation_frame(world.tables, config, schema, first, world.today), asked)
+    only = whole.select("as_of", "customer_id").gather_every(3)
+    assert_frame_equal(
+        snapshots.build_features(world.tables, config, whole["as_of"].unique().to_list(), schema, only=only),
+        whole.drop("churned").join(only, on=["as_of", "customer_id"], how="semi", maintain_order="left"),
+    )
