@@ -125,3 +125,13 @@ def test_prediction_in_chunks_equals_prediction_whole(tmp_path, world, spec, sur
     assert_frame_equal(result.bundle.predict(rows), whole)
     assert (result.bundle.response_propensity(rows) == propensity).all() and len(propensity) == rows.height
     assert result.bundle.predict(rows.head(0)).height == 0
+
+
+def test_the_logistic_baseline_fits_on_a_sample_when_training_rows_are_many(tmp_path, world, spec, monkeypatch):
+    from models import train as train_module
+
+    early = first_six(world)
+    monkeypatch.setattr(train_module, "LOGREG_MAX_ROWS", 500)
+    result = train_models(early, spec, model_config(tmp_path))
+    assert any("logistic baseline fit on a sample of 500 of the" in note for note in result.notes)
+    assert 0.5 < result.metrics["baseline_logreg_roc_auc"] <= 1 and np.isfinite(result.metrics["baseline_logreg_pr_auc"])
