@@ -86,11 +86,6 @@ def table_validators(schemas: dict[str, pl.Schema], config: Config, ingested_at:
     return validators
 
 
-def check_structure(raw: pl.DataFrame, table: str, source: SourceConfig) -> None:
-    """Raise ContractError when a column is missing or its type can never become the contract's."""
-    _layout(_without_pii(raw.schema, table, source), _spec(table), source)
-
-
 def validate_table(
     raw: pl.DataFrame,
     table: str,

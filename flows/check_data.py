@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
 from rich.console import Console
 from rich.table import Table
-
-import polars as pl
 
 from configs import Config
 from features.labels import label_churn

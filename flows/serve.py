@@ -175,8 +175,20 @@ async def _run_until_stopped(runner: Runner) -> None:
     await runner.start()
 
 
-def _interrupt(*args: object) -> None:
-    raise KeyboardInterrupt
+@contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM, like Ctrl-C, unwinds whatever is starting (a local server stops too) and ends quietly."""
+
+    def interrupt(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def serve_deployments(served: list[RunnerDeployment], limit: int = 1) -> None:
@@ -201,17 +213,7 @@ def serve_forever(
     apply_quiet_defaults()
     config = load_config(config_path)
     served = deployments(config, config_path)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM while starting unwinds too: the server stops
-    try:
-        _serve(config, config_path, served, port, announce, startup_timeout_s)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _serve(config, config_path, served, port, announce, startup_timeout_s) -> None:
-    with ExitStack() as stack:
+    with _stopped_by_sigterm(), ExitStack() as stack:
         api_url = PREFECT_API_URL.value()
         if api_url:
             announce(f"Using the Prefect server at {api_url} (PREFECT_API_URL).")

@@ -96,14 +96,6 @@ class SnapshotStager:
         return f"{self.fingerprints[table]:x}" if table in self.fingerprints else None
 
 
-def write_snapshot(target: Path, tables: dict[str, pl.DataFrame], manifest: dict) -> Path:
-    """Write whole tables and a manifest as one snapshot (tests and small data)."""
-    stager = SnapshotStager(target)
-    for name, frame in tables.items():
-        stager.append(name, frame)
-    return stager.commit(manifest)
-
-
 def read_snapshot(path: Path) -> dict[str, pl.LazyFrame]:
     """The snapshot's tables, scanned lazily (nothing is read until a query needs it)."""
     return {p.stem: pl.scan_parquet(p) for p in sorted(path.glob("*.parquet"))}
