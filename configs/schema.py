@@ -176,6 +176,8 @@ class ScheduleConfig(_Strict):
 
 class MonitoringConfig(_Strict):
     max_reject_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
+    # a run's as-of may be at most this long after the newest event (docs/dates-and-training.md)
+    max_staleness_hours: Annotated[int, Field(ge=1, le=24 * 366)] = 48
 
 
 class Config(_Strict):

@@ -51,6 +51,8 @@ def test_relative_paths_resolve_against_the_working_directory(tmp_path):
         (lambda r: r["source"].pop("path"), "source.path is required"),
         (lambda r: r.pop("sink"), "sink: required key is missing"),
         (lambda r: r["source"].__setitem__("tables", {"tickts": "x"}), "source.tables.tickts"),
+        (lambda r: r["monitoring"].__setitem__("max_staleness_hours", 0), "monitoring.max_staleness_hours"),
+        (lambda r: r["monitoring"].__setitem__("max_staleness_hours", "two days"), "monitoring.max_staleness_hours"),
     ],
 )
 def test_bad_config_names_the_key_path(mutate, expected):
@@ -85,6 +87,15 @@ def test_a_dsn_key_in_yaml_is_refused():
     raw["source"]["dsn"] = "postgresql://u:pw@h/db"
     with pytest.raises(ConfigError, match="source.dsn: unknown key"):
         parse_config(raw)
+
+
+def test_max_staleness_hours_defaults_to_48_and_is_read_from_yaml():
+    raw = demo_raw()
+    assert parse_config(raw).monitoring.max_staleness_hours == 48
+    raw["monitoring"] = {"max_staleness_hours": 72}
+    assert parse_config(raw).monitoring.max_staleness_hours == 72
+    raw.pop("monitoring")
+    assert parse_config(raw).monitoring.max_staleness_hours == 48
 
 
 def test_capacity_share_and_count():
