@@ -11,9 +11,10 @@ lookback: the longest window, or 60 days for the trend, 8 weeks for the slope) c
 windowed feature and the recency; the *older* rows (one group per customer x interval between
 dates) only say when the customer was last seen, so ``days_since_last_event`` is exact however
 old the last event is (null = never active).
-Per-type recency looks back over the lookback only: ``days_since_last_<type>`` is null when there
-was no such event in it (a deliberate bound: the per-type lookup over the whole history costs as
-much again as every other behavioral feature together).
+Per-type recency looks back over the lookback without the usual levels only, the same at training
+and scoring: ``days_since_last_<type>`` is null when there was no such event in it (a deliberate
+bound: the per-type lookup over the whole history costs as much again as every other behavioral
+feature together).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import polars as pl
 
 from features.catalog import USUAL_DAYS, Feature, FeatureSpec, checked_slugs, counted, merged, select_exprs, usual_name
 from features.timeline import as_of_instant, local_day, rows_within
+from features import wording
 
 FAMILY = "behavioral"
 TABLE = "events"
@@ -92,17 +94,19 @@ def behavioral_features(
     words = _words(windows, with_usual)
     slugs = checked_slugs(event_types, "events.event_type")
 
-    def spec(name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0, usual: bool = False) -> FeatureSpec:
-        return FeatureSpec(name, FAMILY, TABLE, description, reason, direction, dtype, absent, usual)
+    def spec(
+        name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0, usual: bool = False, missing: str | None = None
+    ) -> FeatureSpec:
+        return FeatureSpec(name, FAMILY, TABLE, description, reason, direction, dtype, absent, usual, missing)
 
     def count(condition: pl.Expr, name: str, description: str, reason: str) -> tuple[list[pl.Expr], list[Feature]]:
         return counted(condition, _DAYS_AGO, windows, with_usual, family=FAMILY, table=TABLE, name=name, description=description, reason=reason, direction=-1)
 
     aggs, features = merged(
         [
-            count(pl.lit(True), "events_{w}d", "events of any type in the {w} days before as_of", "{value:.0f} activities in the last {w} days"),
+            count(pl.lit(True), "events_{w}d", "events of any type in the {w} days before as_of", "{value:count:activity|activities} in the last {w} days"),
             *[
-                count(_CODE == code, f"events_{s}_{{w}}d", f"'{t}' events in the {{w}} days before as_of", f"{{value:.0f}} {t} events in the last {{w}} days")
+                count(_CODE == code, f"events_{s}_{{w}}d", f"'{t}' events in the {{w}} days before as_of", f"{{value:count:{wording.words(t)} event}} in the last {{w}} days")
                 for code, (t, s) in enumerate(zip(event_types, slugs, strict=True))
             ],
         ]
@@ -115,7 +119,7 @@ def behavioral_features(
     ]
     features += [
         Feature(
-            spec(f"active_days_{w}d", f"distinct days with any event in the {w} days before as_of", f"active on {{value:.0f}} of the last {w} days", -1, usual=True),
+            spec(f"active_days_{w}d", f"distinct days with any event in the {w} days before as_of", f"active on {{value:count}} of the last {w} days", -1, usual=True),
             _active_days(0, w, words),
         )
         for w in windows
@@ -125,9 +129,9 @@ def behavioral_features(
         aggs += [((_DAYS_AGO <= w) & pl.col("value").is_not_null()).sum().alias(f"_value_n_{w}d") for w in windows]
         for w in windows:
             features += [
-                Feature(spec(f"value_sum_{w}d", f"sum of event value in the {w} days before as_of", f"{{value:.1f}} total activity value in the last {w} days", -1, "Float64")),
+                Feature(spec(f"value_sum_{w}d", f"sum of event value in the {w} days before as_of", f"a total activity value of {{value:amount}} in the last {w} days", -1, "Float64")),
                 Feature(
-                    spec(f"value_mean_{w}d", f"mean event value in the {w} days before as_of (null: no valued events)", f"{{value:.1f}} average activity value in the last {w} days", -1, "Float64", None),
+                    spec(f"value_mean_{w}d", f"mean event value in the {w} days before as_of (null: no valued events)", f"an average activity value of {{value:amount}} in the last {w} days", -1, "Float64", None),
                     _ratio(pl.col(f"value_sum_{w}d"), pl.col(f"_value_n_{w}d")),
                 ),
             ]
@@ -135,17 +139,20 @@ def behavioral_features(
         aggs += [pl.when(_DAYS_AGO <= w).then(pl.col("_channel_bit")).bitwise_or().alias(f"_channel_bits_{w}d") for w in windows]
         features += [
             Feature(
-                spec(f"channels_{w}d", f"distinct channels used in the {w} days before as_of", f"{{value:.0f}} different channels used in the last {w} days", 0),
+                spec(f"channels_{w}d", f"distinct channels used in the {w} days before as_of", f"{{value:count:channel}} used in the last {w} days", 0),
                 pl.col(f"_channel_bits_{w}d").fill_null(0).bitwise_count_ones(),
             )
             for w in windows
         ]
 
     aggs.append(_DAYS_AGO.min().alias("_recent_days_ago"))
-    aggs += [pl.when(_CODE == code).then(_DAYS_AGO).min().alias(f"_last_{s}") for code, s in enumerate(slugs)]
+    # the same bound with or without the usual levels: scoring (with them) reads further back than
+    # training, and a per-type recency seen further back at scoring would be a different feature
+    recency_days = lookback_days(windows, with_usual=False)
+    aggs += [pl.when((_CODE == code) & (_DAYS_AGO <= recency_days)).then(_DAYS_AGO).min().alias(f"_last_{s}") for code, s in enumerate(slugs)]
     features.append(
         Feature(
-            spec("days_since_last_event", "days from the last event to as_of (1 = the day before; null: never active)", "{value:.0f} days since the last activity", 1, absent=None),
+            spec("days_since_last_event", "days from the last event to as_of (1 = the day before; null: never active)", "{value:days} since the last activity", 1, absent=None, missing="no activity on record"),
             pl.coalesce(pl.col("_recent_days_ago"), pl.col("_older_days_ago")),
         )
     )
@@ -153,10 +160,11 @@ def behavioral_features(
         Feature(
             spec(
                 f"days_since_last_{s}",
-                f"days from the last '{t}' event to as_of, looking back {lookback_days(windows, with_usual)} days (null: none in that time)",
-                f"{{value:.0f}} days since the last {t}",
+                f"days from the last '{t}' event to as_of, looking back {recency_days} days (null: none in that time)",
+                f"{{value:days}} since the last {wording.words(t)}",
                 1,
                 absent=None,
+                missing=f"no {wording.words(t)} in the last {recency_days} days",
             ),
             pl.col(f"_last_{s}"),
         )
@@ -176,15 +184,15 @@ def behavioral_features(
     ]
     features += [
         Feature(
-            spec("events_trend_30d", "events in the last 30 days / events in the 30 days before (null: none before)", "activity at {value:.0%} of the previous 30 days", -1, "Float64", None),
+            spec("events_trend_30d", "events in the last 30 days / events in the 30 days before (null: none before)", "activity in the last 30 days at {value:percent} of the 30 days before", -1, "Float64", None),
             _ratio(pl.col("_events_last_30d"), pl.col("_events_prev_30d")),
         ),
         Feature(
-            spec("active_days_trend_30d", "active days in the last 30 days / in the 30 days before (null: none before)", "active days at {value:.0%} of the previous 30 days", -1, "Float64", None),
+            spec("active_days_trend_30d", "active days in the last 30 days / in the 30 days before (null: none before)", "active days in the last 30 days at {value:percent} of the 30 days before", -1, "Float64", None),
             _ratio(_active_days(0, TREND_DAYS, words), _active_days(TREND_DAYS, 2 * TREND_DAYS, words)),
         ),
         Feature(
-            spec(f"events_weekly_slope_{SLOPE_WEEKS}w", f"least-squares slope of weekly event counts over the last {SLOPE_WEEKS} weeks (events/week per week)", "activity changing by {value:+.1f} events a week, week after week", -1, "Float64"),
+            spec(f"events_weekly_slope_{SLOPE_WEEKS}w", f"least-squares slope of weekly event counts over the last {SLOPE_WEEKS} weeks (events/week per week)", f"activity over the last {SLOPE_WEEKS} weeks: {{value:change:event a week|events a week}}", -1, "Float64"),
         ),
     ]
     return aggs, features

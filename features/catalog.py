@@ -10,28 +10,35 @@ columns, and the catalog.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
+from features.wording import number, phrase
+
 USUAL_SUFFIX = "__usual"
-# PRODUCT §4: "usual" = the customer's own level in the 90 days before the window.
+# "usual" = the customer's own level in the 90 days before the window (docs/reasons-and-flags.md)
 USUAL_DAYS = 90
 
 _DTYPES: dict[str, pl.DataType] = {"Int32": pl.Int32(), "Float64": pl.Float64()}
+_FLOAT_MAX = sys.float_info.max
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
     """One catalog entry.
 
-    ``reason`` is a plain-language template with ``{value}`` and optionally ``{usual}``;
-    ``direction`` is +1 when higher values are expected to raise churn risk, -1 when they lower
-    it, 0 when either way. ``absent`` is the value for a customer with no rows in the family's
-    table: 0 where zero means zero (a count), ``None`` where nothing is known (days since the
-    last ticket of a customer who never had one stays null). ``usual`` marks windowed counts that
-    get a ``<name>__usual`` companion on request.
+    ``reason`` is a template a CX person can read aloud, its ``{value}`` said by the helpers of
+    :mod:`features.wording` ("{value:count:support ticket} in the last 30 days");
+    ``missing_reason`` is what a missing value says when it means something ("has never answered
+    a survey"), ``None`` where it means nothing: such a feature is then no reason at all
+    (docs/reasons-and-flags.md). ``direction`` is +1 when higher values are expected to raise
+    churn risk, -1 when they lower it, 0 when either way. ``absent`` is the value for a customer
+    with no rows in the family's table: 0 where zero means zero (a count), ``None`` where nothing
+    is known (days since the last ticket of a customer who never had one stays null). ``usual``
+    marks windowed counts that get a ``<name>__usual`` companion on request.
     """
 
     name: str
@@ -43,6 +50,7 @@ class FeatureSpec:
     dtype: str = "Float64"
     absent: float | None = None
     usual: bool = False
+    missing_reason: str | None = None
 
     @property
     def polars_dtype(self) -> pl.DataType:
@@ -109,21 +117,41 @@ def merged(parts: Iterable[tuple[list[pl.Expr], list[Feature]]]) -> tuple[list[p
     return aggs, features
 
 
+def finite(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """``value`` as ``dtype`` and finite whatever the input: sums of huge amounts (1e308) that
+    overflow to ±inf keep their sign at the largest float, NaN (inf - inf) is null, and a whole
+    number beyond the integer type is null rather than a failed cast."""
+    if dtype == pl.Float64:
+        return value.cast(pl.Float64).clip(-_FLOAT_MAX, _FLOAT_MAX).fill_nan(None)
+    return value.cast(dtype, strict=False)
+
+
 def select_exprs(features: Sequence[Feature], with_usual: bool) -> list[pl.Expr]:
-    """The final projection of a family: every feature cast to its catalog dtype, plus the usual
-    levels (computed by the family's aggregation) when asked."""
-    exprs = [(pl.col(f.spec.name) if f.expr is None else f.expr).cast(f.spec.polars_dtype).alias(f.spec.name) for f in features]
+    """The final projection of a family: every feature cast to its catalog dtype and finite, plus
+    the usual levels (computed by the family's aggregation) when asked."""
+    exprs = [finite(pl.col(f.spec.name) if f.expr is None else f.expr, f.spec.polars_dtype).alias(f.spec.name) for f in features]
     if with_usual:
-        exprs += [pl.col(usual_name(f.spec.name)).cast(pl.Float64) for f in features if f.spec.usual]
+        exprs += [finite(pl.col(usual_name(f.spec.name)), pl.Float64) for f in features if f.spec.usual]
     return exprs
 
 
-def reason_text(spec: FeatureSpec, value: float, usual: float | None = None) -> str:
-    """A reason in plain words, with "(usual: …)" when the usual level is known."""
-    text = spec.reason.format(value=value)
-    if usual is not None:
-        text += f" (usual: {usual:.0f})" if float(usual).is_integer() else f" (usual: {usual:.1f})"
-    return text
+def reason_text(spec: FeatureSpec, value: float | str | None, usual: float | None = None) -> str | None:
+    """A reason in plain words, or None where a missing value means nothing.
+
+    With the customer's usual level it adds "(usual: 5)", unless the value went the other way
+    than its direction says risk rises ("4 support tickets in the last 90 days, fewer than usual
+    (5)"): the model's contribution compares with other customers, not with the customer's past,
+    so such a driver is real but must not read as a rise (docs/reasons-and-flags.md).
+    """
+    if value is None:
+        return spec.missing_reason
+    text = phrase(spec.reason, value=value)
+    if usual is None or isinstance(value, str):
+        return text
+    level = round(usual, 1 if abs(usual) < 10 else 0)  # the usual as shown: 4 vs 4.04 is "as usual"
+    if spec.direction * (value - level) < 0:
+        return f"{text}, {'fewer' if value < level else 'more'} than usual ({number(usual)})"
+    return f"{text} (usual: {number(usual)})"
 
 
 def slug(value: str) -> str:
@@ -150,6 +178,8 @@ class Vocabulary:
     numeric_attributes: tuple[str, ...] = ()
     # attribute column -> its categories; code i means categories[i], null = missing or unseen
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # text attribute column -> why it is no feature (free text, identifiers: see relationship.py)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -195,6 +225,7 @@ class FeatureSchema:
                 "billing_kinds": list(self.vocabulary.billing_kinds),
                 "numeric_attributes": list(self.vocabulary.numeric_attributes),
                 "categories": {k: list(v) for k, v in self.vocabulary.categories.items()},
+                "skipped": dict(self.vocabulary.skipped),
             },
             "tables": list(self.tables),
         }
@@ -210,6 +241,7 @@ class FeatureSchema:
                 billing_kinds=tuple(vocabulary["billing_kinds"]),
                 numeric_attributes=tuple(vocabulary["numeric_attributes"]),
                 categories={k: tuple(v) for k, v in vocabulary["categories"].items()},
+                skipped=dict(vocabulary.get("skipped", {})),
             ),
             tables=tuple(data["tables"]),
         )

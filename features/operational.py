@@ -16,6 +16,7 @@ import polars as pl
 
 from features.catalog import Feature, FeatureSpec, checked_slugs, counted, merged, select_exprs
 from features.timeline import days_before, known_at, rows_before, with_later_facts
+from features.wording import words
 
 FAMILY = "operational"
 REPEAT_CONTACT_DAYS = 7
@@ -28,8 +29,10 @@ _US_PER_HOUR = 3_600_000_000
 _US_PER_DAY = 24 * _US_PER_HOUR
 
 
-def _spec(table: str, name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0) -> FeatureSpec:
-    return FeatureSpec(name, FAMILY, table, description, reason, direction, dtype, absent)
+def _spec(
+    table: str, name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0, missing: str | None = None
+) -> FeatureSpec:
+    return FeatureSpec(name, FAMILY, table, description, reason, direction, dtype, absent, missing_reason=missing)
 
 
 def _hours(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
@@ -52,15 +55,15 @@ def ticket_features(windows: Sequence[int], columns: set[str], with_usual: bool 
 
     aggs, features = merged(
         [
-            count(pl.lit(True), "tickets_{w}d", "tickets opened in the {w} days before as_of", "{value:.0f} support tickets in the last {w} days"),
+            count(pl.lit(True), "tickets_{w}d", "tickets opened in the {w} days before as_of", "{value:count:support ticket} in the last {w} days"),
             count(
                 pl.col("_repeat"),
                 "ticket_repeat_contacts_{w}d",
                 f"tickets in the {{w}} days before as_of opened within {REPEAT_CONTACT_DAYS} days of the customer's previous ticket",
-                "{value:.0f} repeat contacts within a week in the last {w} days",
+                "{value:count:repeat support contact} within a week in the last {w} days",
             ),
             *[
-                count(pl.col(flag).fill_null(False), f"tickets_{flag}_{{w}}d", f"{flag} tickets among those opened in the {{w}} days before as_of", f"{{value:.0f}} {flag} tickets in the last {{w}} days")
+                count(pl.col(flag).fill_null(False), f"tickets_{flag}_{{w}}d", f"{flag} tickets among those opened in the {{w}} days before as_of", f"{{value:count:{flag} support ticket}} in the last {{w}} days")
                 for flag in ("reopened", "escalated")
                 if flag in columns
             ],
@@ -73,13 +76,13 @@ def ticket_features(windows: Sequence[int], columns: set[str], with_usual: bool 
         _DAYS_AGO.min().alias("days_since_last_ticket"),
     ]
     features += [
-        Feature(_spec(t, "tickets_open", "tickets opened before as_of and not resolved before it", "{value:.0f} support tickets still open", 1)),
-        Feature(_spec(t, "days_since_last_ticket", "days from the last ticket opened to as_of (null: never had one)", "{value:.0f} days since the last support ticket", -1, absent=None)),
+        Feature(_spec(t, "tickets_open", "tickets opened before as_of and not resolved before it", "{value:count:support ticket} still open", 1)),
+        Feature(_spec(t, "days_since_last_ticket", "days from the last ticket opened to as_of (null: never had one)", "{value:days} since the last support ticket", -1, absent=None, missing="has never contacted support")),
     ]
     resolve_hours = _hours(resolved, pl.col("opened_at"))
     for w in windows:
         features.append(
-            Feature(_spec(t, f"ticket_resolve_hours_median_{w}d", f"median hours to resolve the tickets opened in the {w} days before as_of and resolved before it (null: none)", f"support tickets took {{value:.0f}} hours to resolve (median, last {w} days)", 1, "Float64", None))
+            Feature(_spec(t, f"ticket_resolve_hours_median_{w}d", f"median hours to resolve the tickets opened in the {w} days before as_of and resolved before it (null: none)", f"a typical support ticket took {{value:hours}} to resolve in the last {w} days", 1, "Float64", None))
         )
         aggs.append(pl.when(in_w[w]).then(resolve_hours).median().alias(f"ticket_resolve_hours_median_{w}d"))
         if "wait_seconds" in columns:
@@ -89,12 +92,12 @@ def ticket_features(windows: Sequence[int], columns: set[str], with_usual: bool 
                 pl.when(in_w[w]).then(wait_minutes).max().alias(f"ticket_wait_minutes_max_{w}d"),
             ]
             features += [
-                Feature(_spec(t, f"ticket_wait_minutes_mean_{w}d", f"mean wait in minutes on tickets opened in the {w} days before as_of (null: no waits recorded)", f"support waits averaged {{value:.0f}} minutes in the last {w} days", 1, "Float64", None)),
-                Feature(_spec(t, f"ticket_wait_minutes_max_{w}d", f"longest wait in minutes on tickets opened in the {w} days before as_of (null: no waits recorded)", f"a support wait of {{value:.0f}} minutes in the last {w} days", 1, "Float64", None)),
+                Feature(_spec(t, f"ticket_wait_minutes_mean_{w}d", f"mean wait in minutes on tickets opened in the {w} days before as_of (null: no waits recorded)", f"support waits averaged {{value:minutes}} in the last {w} days", 1, "Float64", None)),
+                Feature(_spec(t, f"ticket_wait_minutes_max_{w}d", f"longest wait in minutes on tickets opened in the {w} days before as_of (null: no waits recorded)", f"a support wait of {{value:minutes}} in the last {w} days", 1, "Float64", None)),
             ]
         if "handoffs" in columns:
             aggs.append(pl.when(in_w[w]).then(pl.col("handoffs")).sum().alias(f"ticket_handoffs_{w}d"))
-            features.append(Feature(_spec(t, f"ticket_handoffs_{w}d", f"handoffs between agents on tickets opened in the {w} days before as_of", f"{{value:.0f}} handoffs between support agents in the last {w} days", 1)))
+            features.append(Feature(_spec(t, f"ticket_handoffs_{w}d", f"handoffs between agents on tickets opened in the {w} days before as_of", f"{{value:count:handoff}} between support agents in the last {w} days", 1)))
     return aggs, features
 
 
@@ -123,13 +126,13 @@ def order_features(windows: Sequence[int], columns: set[str], with_usual: bool =
 
     promised_ago, late = pl.col("_promised_days_ago"), pl.col("_late")
     status = pl.col("status").str.to_lowercase()
-    counts = [count(pl.lit(True), "orders_{w}d", "orders placed in the {w} days before as_of", "{value:.0f} orders in the last {w} days", -1)]
+    counts = [count(pl.lit(True), "orders_{w}d", "orders placed in the {w} days before as_of", "{value:count:order} in the last {w} days", -1)]
     if "promised_at" in columns:
         description = "orders whose promised date fell in the {w} days before as_of and that were not delivered by it"
-        counts.append(count(late, "orders_late_{w}d", description, "{value:.0f} late deliveries in the last {w} days", 1, promised_ago))
+        counts.append(count(late, "orders_late_{w}d", description, "{value:count:late delivery|late deliveries} in the last {w} days", 1, promised_ago))
     if "status" in columns:
         counts += [
-            count(status.is_in(values).fill_null(False), f"orders_{kind}_{{w}}d", f"{kind} orders among those placed in the {{w}} days before as_of", f"{{value:.0f}} {kind} orders in the last {{w}} days", 1)
+            count(status.is_in(values).fill_null(False), f"orders_{kind}_{{w}}d", f"{kind} orders among those placed in the {{w}} days before as_of", f"{{value:count:{kind} order}} in the last {{w}} days", 1)
             for kind, values in (("cancelled", CANCELLED), ("returned", RETURNED))
         ]
     aggs, features = merged(counts)
@@ -143,10 +146,10 @@ def order_features(windows: Sequence[int], columns: set[str], with_usual: bool =
                 pl.when(late & in_w).then(pl.col("_delay_days")).mean().alias(f"order_delay_days_mean_{w}d"),
             ]
             features += [
-                Feature(_spec(t, f"orders_late_share_{w}d", f"share of the orders due in the {w} days before as_of that were late (null: none due)", f"{{value:.0%}} of deliveries late in the last {w} days", 1, "Float64", None)),
-                Feature(_spec(t, f"order_delay_days_mean_{w}d", "mean days late (delivery, or as_of when still undelivered, minus promise) of those late orders (null: none late)", f"late deliveries were {{value:.1f}} days late on average in the last {w} days", 1, "Float64", None)),
+                Feature(_spec(t, f"orders_late_share_{w}d", f"share of the orders due in the {w} days before as_of that were late (null: none due)", f"{{value:percent}} of deliveries late in the last {w} days", 1, "Float64", None)),
+                Feature(_spec(t, f"order_delay_days_mean_{w}d", "mean days late (delivery, or as_of when still undelivered, minus promise) of those late orders (null: none late)", f"late deliveries arrived {{value:days}} late on average in the last {w} days", 1, "Float64", None)),
             ]
-        features.append(Feature(_spec(t, "orders_overdue", "orders past their promised date and not delivered at as_of", "{value:.0f} orders overdue and not delivered", 1)))
+        features.append(Feature(_spec(t, "orders_overdue", "orders past their promised date and not delivered at as_of", "{value:count:order} overdue and not delivered", 1)))
     return aggs, features
 
 
@@ -181,13 +184,13 @@ def billing_features(windows: Sequence[int], kinds: Sequence[str], with_usual: b
             table=t,
             name=f"billing_{s}_{{w}}d",
             description=f"'{value}' billing incidents in the {{w}} days before as_of",
-            reason=f"{{value:.0f}} {value.replace('_', ' ')} incidents in the last {{w}} days",
+            reason=f"{{value:count:{words(value)} billing incident}} in the last {{w}} days",
             direction=0 if "recover" in s or "success" in s else 1,  # a recovery is good news
         )
         for value, s in zip(kinds, checked_slugs(kinds, "billing.kind"), strict=True)
     )
     aggs.append(pl.when(kind == PAYMENT_FAILED).then(_DAYS_AGO).min().alias("days_since_last_payment_failure"))
-    features.append(Feature(_spec(t, "days_since_last_payment_failure", "days from the last failed payment to as_of (null: never)", "{value:.0f} days since a payment failed", -1, absent=None)))
+    features.append(Feature(_spec(t, "days_since_last_payment_failure", "days from the last failed payment to as_of (null: never)", "{value:days} since a payment failed", -1, absent=None)))
     return aggs, features
 
 

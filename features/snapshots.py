@@ -47,13 +47,14 @@ def learn_vocabulary(tables: Tables, config: Config, as_of: date) -> Vocabulary:
     """The data-dependent column sets, from rows before ``as_of`` only."""
     until = as_of_instant(as_of, config.schedule.timezone)
     event_types, channels = behavioral.learn_vocabulary(lazy(tables, "events"), until)
-    numeric, categories = relationship.learn_attributes(lazy(tables, "customers"), config, until)
+    numeric, categories, skipped = relationship.learn_attributes(lazy(tables, "customers"), config, until)
     return Vocabulary(
         event_types=event_types,
         channels=channels,
         billing_kinds=operational.learn_billing_kinds(lazy(tables, "billing"), until) if "billing" in tables else (),
         numeric_attributes=numeric,
         categories=categories,
+        skipped=skipped,
     )
 
 

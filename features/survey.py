@@ -1,6 +1,6 @@
 """Survey features: who was asked, who answered, what they said, as of each date.
 
-``survey_status`` follows PRODUCT §4 exactly: ``responded`` = answered within
+``survey_status`` (docs/reasons-and-flags.md): ``responded`` = answered within
 [T - survey.silence_days, T); ``ignored`` = not responded, and invited in that window at least
 survey.response_window_days before T (an invitation younger than that is not yet ignored);
 ``not_asked`` = neither. An answer given at or after T is no answer at T.
@@ -21,14 +21,16 @@ FAMILY = "survey"
 TABLE = "surveys"
 STATUSES = ("responded", "ignored", "not_asked")  # code i = STATUSES[i]
 NOT_ASKED = STATUSES.index("not_asked")
+NEVER_ANSWERED = "has never answered a survey"
+_STATUS_REASON = "{value:one_of:responded=answered a recent survey;ignored=left recent survey invitations unanswered;not_asked=not asked for feedback recently}"
 
 _SENT_AGO = pl.col("_days_ago")
 _ANSWERED_AGO = pl.col("_answered_days_ago")
 _ANSWERED = pl.col("_responded_at").is_not_null()
 
 
-def _spec(name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0) -> FeatureSpec:
-    return FeatureSpec(name, FAMILY, TABLE, description, reason, direction, dtype, absent)
+def _spec(name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = 0, missing: str | None = None) -> FeatureSpec:
+    return FeatureSpec(name, FAMILY, TABLE, description, reason, direction, dtype, absent, missing_reason=missing)
 
 
 def survey_features(windows: Sequence[int], survey: SurveyConfig, with_usual: bool = False) -> tuple[list[pl.Expr], list[Feature]]:
@@ -51,9 +53,9 @@ def survey_features(windows: Sequence[int], survey: SurveyConfig, with_usual: bo
     counts = merged(
         [
             counted(pl.lit(True), _SENT_AGO, windows, with_usual, family=FAMILY, table=TABLE, name="survey_invitations_{w}d",
-                    description="survey invitations sent in the {w} days before as_of", reason="{value:.0f} survey invitations in the last {w} days", direction=0),
+                    description="survey invitations sent in the {w} days before as_of", reason="{value:count:survey invitation} in the last {w} days", direction=0),
             counted(pl.lit(True), _ANSWERED_AGO, windows, with_usual, family=FAMILY, table=TABLE, name="survey_answers_{w}d",
-                    description="survey answers given in the {w} days before as_of", reason="{value:.0f} survey answers in the last {w} days", direction=-1),
+                    description="survey answers given in the {w} days before as_of", reason="{value:count:survey answer} in the last {w} days", direction=-1),
         ]
     )  # fmt: skip
     aggs += counts[0]
@@ -62,15 +64,15 @@ def survey_features(windows: Sequence[int], survey: SurveyConfig, with_usual: bo
         for w in windows
     ]
     features = [
-        Feature(_spec("survey_status", f"survey status at as_of, coded {dict(enumerate(STATUSES))} (PRODUCT §4)", "survey status: {value}", 0, absent=NOT_ASKED)),
-        Feature(_spec("last_survey_score", "the most recent answer's score before as_of, however old (null: never answered)", "last survey score {value:.0f}", -1, "Float64", None)),
-        Feature(_spec("days_since_last_answer", "days from the last survey answer to as_of (null: never answered)", "{value:.0f} days since the last survey answer", 0, absent=None)),
-        Feature(_spec("survey_ignored_in_a_row", f"invitations older than {survey.response_window_days} days left unanswered since the last answered one", "{value:.0f} survey invitations ignored in a row", 1)),
+        Feature(_spec("survey_status", f"survey status at as_of, coded {dict(enumerate(STATUSES))} (docs/reasons-and-flags.md)", _STATUS_REASON, 0, absent=NOT_ASKED)),
+        Feature(_spec("last_survey_score", "the most recent answer's score before as_of, however old (null: never answered)", f"last survey score: {{value:number}} out of {survey.score_range[1]:g}", -1, "Float64", None, NEVER_ANSWERED)),
+        Feature(_spec("days_since_last_answer", "days from the last survey answer to as_of (null: never answered)", "{value:days} since the last survey answer", 0, absent=None, missing=NEVER_ANSWERED)),
+        Feature(_spec("survey_ignored_in_a_row", f"invitations older than {survey.response_window_days} days left unanswered since the last answered one", "{value:count:survey invitation} ignored in a row", 1)),
     ]
     features += counts[1]
     for w in windows:
         features += [
-            Feature(_spec(f"survey_response_rate_{w}d", f"share of the invitations sent in the {w} days before as_of answered before it (null: no invitations)", f"answered {{value:.0%}} of survey invitations in the last {w} days", -1, "Float64", None)),
+            Feature(_spec(f"survey_response_rate_{w}d", f"share of the invitations sent in the {w} days before as_of answered before it (null: no invitations)", f"answered {{value:percent}} of survey invitations in the last {w} days", -1, "Float64", None)),
         ]
     return aggs, features
 

@@ -1,6 +1,8 @@
 """Reasons in plain words from the model's own per-customer contributions (TreeSHAP, log-odds).
 
-Only features that push the score up become reasons; the top three per customer, in order.
+Only features that push the score up become reasons; the top three per customer, in order. A
+missing value is a reason only where the catalog says what it means (``missing_reason``: "has
+never answered a survey"); elsewhere the next driver takes its place (docs/reasons-and-flags.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 import numpy as np
 
 from features.catalog import FeatureSpec, reason_text, usual_name
+from features.wording import words
 
 TOP_REASONS = 3
 
@@ -20,22 +23,32 @@ def _plain(value: float, feature: str, decode: dict[str, dict[int, str]]):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if feature in decode:
-        return decode[feature].get(int(value), f"code {int(value)}")
+        return decode[feature].get(int(value))  # a code without a label is as good as missing
     return float(value)
 
 
 def _say(spec: FeatureSpec | None, name: str, shown, typical: float | None) -> str:
-    """The catalog's template; a category label or a missing value gets "<description>: <value>"."""
-    if spec is not None and shown is not None and not isinstance(shown, str):
+    """The catalog's sentence; a feature without an entry (never built by this package) as "name: value"."""
+    if spec is not None:
         return reason_text(spec, shown, typical)
-    label = spec.description.split(" (")[0] if spec is not None else name
-    return f"{label}: {shown}" if shown is not None else f"{label}: none on record"
+    return f"{words(name)}: {shown}"
 
 
-def top_drivers(contributions: np.ndarray, k: int = TOP_REASONS) -> tuple[np.ndarray, np.ndarray]:
+def unexplained(X: np.ndarray, features: list[str], catalog: dict[str, FeatureSpec]) -> np.ndarray:
+    """Where a value is missing and the catalog gives that no meaning: such cells are no reasons."""
+    silent = [j for j, f in enumerate(features) if catalog.get(f) is None or catalog[f].missing_reason is None]
+    mask = np.zeros(X.shape, dtype=bool)
+    mask[:, silent] = np.isnan(X[:, silent])
+    return mask
+
+
+def top_drivers(contributions: np.ndarray, k: int = TOP_REASONS, skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Column indices of each row's k largest positive contributions, largest first, ties to the
-    lower column (-1 where fewer push up), and their contributions."""
+    lower column (-1 where fewer push up), and their contributions; ``skip`` (rows x features)
+    marks cells that are never picked."""
     contrib = np.array(contributions[:, :-1], dtype=np.float64)  # a copy without the bias column: picks get knocked out
+    if skip is not None:
+        contrib[skip] = -np.inf
     n, k = len(contrib), min(k, contrib.shape[1])
     rows = np.arange(n)
     order, values = np.empty((n, k), dtype=np.intp), np.empty((n, k))
@@ -99,7 +112,7 @@ def explain(
 
     Built feature by feature, not row by row: texts are formatted once per distinct value.
     """
-    index, contribution = top_drivers(contributions)
+    index, contribution = top_drivers(contributions, skip=unexplained(X, features, catalog))
     n, k = index.shape
     driver = index >= 0
     contribution_json = np.full((n, k), None, dtype=object)

@@ -141,3 +141,25 @@ def test_several_dates_in_one_call_equal_one_call_per_date() -> None:
     together = build_behavioral(frame.lazy(), dates_frame(dates, "UTC"), tz="UTC", windows=[7, 30, 90], event_types=("login", "purchase"), channels=("app",))
     apart = pl.concat([behavioral(frame, as_of=d, channels=("app",)) for d in dates])
     assert_frame_equal(together.sort("as_of", "customer_id"), apart.sort("as_of", "customer_id"))
+
+
+def test_huge_values_keep_every_feature_finite() -> None:
+    """1e308 values overflow the window sums to inf: every feature stays finite (or null)."""
+    frame = events(*[("C1", T - (d + 1) * DAY, "login", "app", 1e308) for d in range(3)], ("C2", T - DAY, "login", "app", 2.0))
+    got = behavioral(frame, with_usual=True)
+    floats = [c for c, dtype in got.schema.items() if dtype == pl.Float64]
+    assert {"value_sum_90d", "value_mean_90d"} <= set(floats)
+    infinite = got.select(pl.col(floats).is_infinite().any()).row(0, named=True)
+    assert not any(infinite.values()), infinite
+    c1 = row(got)
+    assert c1["value_sum_7d"] > 1e308 and c1["value_mean_7d"] > 1e308  # the sign and the size survive
+    assert row(got, "C2")["value_sum_7d"] == 2.0
+
+
+@pytest.mark.parametrize(("days_ago", "expected"), [(80, 80), (120, None)])
+def test_per_type_recency_is_the_same_with_or_without_usual_levels(days_ago: int, expected: int | None) -> None:
+    """Scoring builds with the usual levels (a longer lookback); a last login 120 days ago must
+    read as it did in training (none in the last 90 days), not as 120."""
+    frame = events(("C1", T - days_ago * DAY, "login", "app", None), ("C1", T - DAY, "purchase", "app", None))
+    trained, scored = row(behavioral(frame)), row(behavioral(frame, with_usual=True))
+    assert trained["days_since_last_login"] == scored["days_since_last_login"] == expected

@@ -8,7 +8,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from features.catalog import USUAL_SUFFIX, FeatureSchema, reason_text, usual_name
+from features.catalog import USUAL_SUFFIX, FeatureSchema, finite, reason_text, usual_name
 from features.snapshots import build_scoring_frame, build_training_frame, feature_schema
 from features.survey import STATUSES
 from simulator import simulate_world
@@ -86,3 +86,35 @@ def test_event_types_come_from_the_data_before_as_of(world, config) -> None:
     assert {f"events_{t}_30d" for t in types} <= set(schema.names)
     early = feature_schema(world.tables, config, date(2000, 1, 1))
     assert early.vocabulary.event_types == ()
+
+
+def test_undeclared_free_text_columns_reach_no_part_of_the_schema(world, make_config) -> None:
+    """email and name are not declared PII here (the default declares them): they are still no features, and none of their
+    values is stored in the schema a model carries."""
+    schema = feature_schema(world.tables, make_config(source={"pii": {}}), world.today)
+    assert not {"email", "name"} & set(schema.names)
+    assert set(schema.vocabulary.skipped) == {"email", "name"}
+    stored = json.dumps(schema.to_dict())
+    assert "@example.com" not in stored and "Customer 1" not in stored
+    assert FeatureSchema.from_dict(json.loads(stored)) == schema
+    assert {"plan", "region", "acquisition_channel"} <= set(schema.categories)  # the real categories stay
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype", "expected"),
+    [
+        (float("inf"), pl.Float64, 1.7976931348623157e308),
+        (float("-inf"), pl.Float64, -1.7976931348623157e308),
+        (float("nan"), pl.Float64, None),
+        (1e308, pl.Float64, 1e308),
+        (2.5, pl.Float64, 2.5),
+        (None, pl.Float64, None),
+        (2**40, pl.Int32, None),  # beyond Int32: null, not a failed cast
+        (7, pl.Int32, 7),
+    ],
+)
+def test_features_are_finite_whatever_the_input(value, dtype, expected) -> None:
+    column = pl.DataFrame({"x": [value]}, schema={"x": pl.Int64 if isinstance(value, int) else pl.Float64})
+    got = column.select(finite(pl.col("x"), dtype))
+    assert got.columns == ["x"] and got.dtypes == [dtype]
+    assert got["x"][0] == expected

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
-from features.relationship import build_customers, build_subscriptions, learn_attributes
+from features.relationship import MAX_CATEGORIES, build_customers, build_subscriptions, free_text, learn_attributes
 from features.timeline import dates_frame
 
 AS_OF = date(2025, 6, 1)
@@ -32,15 +35,15 @@ def customers() -> pl.DataFrame:
 
 def test_attributes_exclude_pii_and_excluded_columns(make_config) -> None:
     config = make_config(source={"pii": {"customers": ["email"]}, "exclude": {"customers": ["internal_score"]}})
-    numeric, categories = learn_attributes(customers().lazy(), config, T)
-    assert numeric == ("monthly_value",)
+    numeric, categories, skipped = learn_attributes(customers().lazy(), config, T)
+    assert numeric == ("monthly_value",) and skipped == {}
     # learned from customers signed up before T only: 'enterprise' (C4) is unseen
     assert categories == {"plan": ("basic", "pro")}
 
 
 def test_tenure_and_stable_codes(make_config) -> None:
     config = make_config(source={"pii": {"customers": ["email"]}, "exclude": {"customers": ["internal_score"]}})
-    numeric, categories = learn_attributes(customers().lazy(), config, T)
+    numeric, categories, _ = learn_attributes(customers().lazy(), config, T)
     got = build_customers(customers().lazy(), DATES, tz="UTC", numeric=numeric, categories=categories).collect().sort("customer_id")
     expected = pl.DataFrame(
         {"as_of": [AS_OF] * 3, "customer_id": ["C1", "C2", "C3"], "tenure_days": [10, 1, 400], "monthly_value": [30.0, 10.0, 20.0], "plan": [1, 0, None]},
@@ -76,3 +79,57 @@ def test_a_subscription_ending_after_t_is_active_at_t() -> None:
         schema_overrides={c: pl.Int32 for c in ("subscriptions_active", "subscriptions_ended", "subscription_days")},
     )
     assert_frame_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("labels", "customers", "is_category"),
+    [
+        (3, 4, True),  # a small vocabulary is a category even in a tiny company
+        (20, 20, True),
+        (21, 420, True),  # 21 labels shared by 20 customers each
+        (21, 419, False),  # beyond 20 labels, a label must be shared by 20 customers on average
+        (200, 4000, True),
+        (MAX_CATEGORIES + 1, 10_000_000, False),  # never more than MAX_CATEGORIES labels
+        (5000, 5000, False),  # one value per customer: an identifier or free text
+    ],
+)
+def test_which_text_attributes_are_categories(labels: int, customers: int, is_category: bool) -> None:
+    why = free_text(labels, customers)
+    assert (why is None) == is_category
+    if why is not None:
+        assert f"{labels} distinct values" in why
+
+
+def test_an_undeclared_free_text_column_is_no_feature(make_config, caplog) -> None:
+    n = 200
+    frame = pl.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "signup_at": [T - (i + 1) * DAY for i in range(n)],
+            "contact": [f"person{i}@example.com" for i in range(n)],  # undeclared: not in source.pii
+            "plan": ["basic", "pro"] * (n // 2),
+            "segment": [f"s{i % 25}" for i in range(n)],  # 25 labels among 200: 8 customers each
+        },
+        schema_overrides={"signup_at": pl.Datetime("us", "UTC")},
+    )
+    with caplog.at_level(logging.WARNING, logger="features.relationship"):
+        numeric, categories, skipped = learn_attributes(frame.lazy(), make_config(), T)
+    assert categories == {"plan": ("basic", "pro")}
+    assert set(skipped) == {"contact", "segment"}
+    assert "200 distinct values among 200 customers" in skipped["contact"]
+    assert "customers.contact is not a feature" in caplog.text and "source.pii" in caplog.text
+    # the same column with repeating labels (25 labels, 40 customers each) is a category
+    frame = pl.concat([frame] * 5).with_columns(pl.Series("customer_id", [f"C{i}" for i in range(5 * n)]))
+    _, categories, skipped = learn_attributes(frame.lazy(), make_config(source={"pii": {"customers": ["contact"]}}), T)
+    assert set(categories) == {"plan", "segment"} and skipped == {}
+
+
+def test_huge_amounts_stay_finite() -> None:
+    """1e308 twice overflows a sum to inf: the feature keeps the largest float instead."""
+    subscriptions = pl.DataFrame(
+        {"customer_id": ["C1", "C1", "C2"], "started_at": [T - 9 * DAY, T - 8 * DAY, T - 5 * DAY], "amount": [1e308, 1e308, 5.0]},
+        schema_overrides={"started_at": pl.Datetime("us", "UTC")},
+    )
+    got = build_subscriptions(subscriptions.lazy(), DATES, tz="UTC").collect().sort("customer_id")
+    assert math.isfinite(got["subscription_amount"][0]) and got["subscription_amount"][0] > 1e308
+    assert got["subscription_amount"][1] == 5.0
