@@ -1,4 +1,4 @@
-"""The input data contract (PRODUCT §3) as data: tables, columns, contract types and row rules.
+"""The input data contract (docs/input-contract.md) as data: tables, columns, contract types and row rules.
 
 Everything that validates, reads or builds features looks column names and types up here, so the
 contract is written down exactly once.
@@ -59,6 +59,11 @@ class TableSpec:
     @property
     def required_columns(self) -> tuple[ColumnSpec, ...]:
         return tuple(c for c in self.columns if c.required)
+
+    @property
+    def id_columns(self) -> tuple[str, ...]:
+        """The unique key and the references: ids, whose surrounding whitespace ingest trims."""
+        return tuple(dict.fromkeys([*([self.unique] if self.unique else []), *(column for column, _ in self.references)]))
 
 
 _OF_A_CUSTOMER = (("customer_id", "customers"),)
@@ -167,3 +172,14 @@ REQUIRED_TABLES = tuple(name for name, spec in TABLES.items() if spec.required)
 
 class ContractError(ValueError):
     """Input that breaks the contract before any work: names table, column, types and the config key."""
+
+
+class UnreadableSourceError(ContractError):
+    """A source file that cannot be read as what it claims to be (a malformed CSV line, a truncated
+    Parquet file): names the file, and the line where the reader knows it. Reading it again gives
+    the same answer, so it is never retried."""
+
+
+class ValidationFailedError(ContractError):
+    """Validating a batch failed unexpectedly (a bug met on this input, in quietchurn or a library):
+    names the table, the batch and the source. Deterministic, so not retried; nothing is committed."""

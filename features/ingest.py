@@ -4,7 +4,9 @@ Composes reading (I/O) and validation (pure), batch by batch: ``stream_tables`` 
 of accepted rows to a consumer (the snapshot writer) and keeps only counts and rejects, so memory
 stays bounded by one batch whatever the size of the tables; ``load_tables`` collects the batches
 for callers that want whole frames. Every row read is either accepted or rejected with a reason;
-too many rejects in any table fail the run (``monitoring.max_reject_share``).
+too many rejects in any table fail the run (``monitoring.max_reject_share``); a required table with
+no rows fails it at once, and so does a batch whose validation breaks (naming table, batch and
+source: the snapshot is never committed, so nothing is lost).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import polars as pl
+from polars.exceptions import PanicException
 
 from configs import Config
-from features.contract import ContractError
-from features.sources import open_tables
-from features.validation import TableValidator, empty_rejects, table_validators
+from features.contract import REQUIRED_TABLES, ContractError, ValidationFailedError
+from features.sources import BATCH_ROWS, TableReader, open_tables
+from features.validation import TableValidator, ValidatedTable, empty_rejects, table_validators
 
 
 @dataclass(frozen=True)
@@ -62,19 +65,42 @@ def stream_tables(config: Config, accept: AcceptRows, ingested_at: datetime | No
     ingested_at = ingested_at or datetime.now(timezone.utc)
     rejects, counts = [empty_rejects()], {}
     with open_tables(config.source) as readers:
-        validators = table_validators({table: reader.schema for table, reader in readers.items()}, config, ingested_at)
+        typed = [table for table, reader in readers.items() if reader.typed]
+        validators = table_validators({table: reader.schema for table, reader in readers.items()}, config, ingested_at, typed)
         for table, validator in validators.items():
             read = 0
-            for batch in readers[table].batches():
+            for number, batch in enumerate(readers[table].batches(), start=1):
+                validated = _validate_batch(validator, batch, number, read, readers[table])
                 read += batch.height
-                validated = validator.validate(batch)
                 accept(table, validated.accepted)
                 if validated.rejects.height:
                     rejects.append(validated.rejects)
+            if read == 0 and table in REQUIRED_TABLES:
+                name = config.source.tables.get(table, table)
+                raise ContractError(
+                    f"{table} holds no rows (source.tables.{table} → {name}, read from {readers[table].origin}); "
+                    f"a required table needs rows: check the export (docs/input-contract.md, 'Empty and missing tables')"
+                )
             counts[table] = _count(table, read, validator)
     result = Ingested(rejects=pl.concat(rejects), counts=counts)
     check_reject_share(result, config.monitoring.max_reject_share)
     return result
+
+
+def _validate_batch(validator: TableValidator, batch: pl.DataFrame, number: int, before: int, reader: TableReader) -> ValidatedTable:
+    """One batch's rows; any unexpected failure names the table, the batch and its rows, and the source.
+    A polars panic is a BaseException (pyo3's PanicException), so it is named here explicitly."""
+    try:
+        return validator.validate(batch)
+    except ContractError:
+        raise
+    except (Exception, PanicException) as exc:
+        rows = f"rows {before + 1:,}-{before + batch.height:,}" if batch.height else "no rows"
+        raise ValidationFailedError(
+            f"{validator.spec.name}: validating batch {number} ({rows}, batches of {BATCH_ROWS:,}) of {reader.origin or 'the source'} "
+            f"failed unexpectedly: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; "
+            f"nothing was committed. This is a bug met on this data: please report it with this message"
+        ) from exc
 
 
 def load_tables(config: Config, ingested_at: datetime | None = None) -> LoadResult:
@@ -109,7 +135,7 @@ def check_reject_share(result: Ingested, max_share: float) -> None:
 
 def _count(table: str, read: int, validated: TableValidator) -> TableCount:
     count = TableCount(read, validated.accepted, validated.rejected, validated.reasons)
-    if count.accepted + count.rejected != count.read:  # never lose or invent a row (PRODUCT §3)
+    if count.accepted + count.rejected != count.read:  # never lose or invent a row (docs/input-contract.md)
         raise AssertionError(f"{table}: {count.accepted} accepted + {count.rejected} rejected != {count.read} read")
     return count
 

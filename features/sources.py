@@ -5,10 +5,15 @@ time however large the table is (100M events fit in a few hundred MB). Declared 
 (``source.pii``) are left out of the read itself, so nothing downstream ever holds them. PostgreSQL
 is read through ADBC: libpq-based and Arrow-native, so columns arrive typed, with no per-row Python
 objects in between.
+
+A table named in ``source.tables`` or ``source.columns`` that the source lacks is an error naming
+the key; a file that cannot be read (a malformed CSV line, a truncated Parquet file) is an
+UnreadableSourceError naming the file (docs/input-contract.md).
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -20,9 +25,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from configs.schema import SourceConfig
-from features.contract import REQUIRED_TABLES, TABLES, ContractError
+from features.contract import REQUIRED_TABLES, TABLES, ContractError, UnreadableSourceError
 
 _FILE_SUFFIXES = (".parquet", ".csv")
+_TABLES_SQL = "SELECT table_name FROM information_schema.tables WHERE table_schema = {schema} ORDER BY table_name"
 _COLUMNS_SQL = (
     "SELECT column_name, data_type FROM information_schema.columns "
     "WHERE table_schema = {schema} AND table_name = {table} ORDER BY ordinal_position"
@@ -40,6 +46,8 @@ class TableReader:
 
     schema: pl.Schema
     _batches: Callable[[], Iterator[pl.DataFrame]]
+    origin: str = ""  # where the rows come from, for messages: a file, or a table and its database
+    typed: bool = True  # columns carry their types (everything but CSV, whose contract columns arrive as text)
 
     def batches(self) -> Iterator[pl.DataFrame]:
         """Every row once, in batches of at most BATCH_ROWS; an empty table gives one empty batch."""
@@ -57,19 +65,20 @@ class TableReader:
 @contextmanager
 def open_tables(source: SourceConfig) -> Iterator[dict[str, TableReader]]:
     """Every contract table the source has, in contract order, ready to be read batch by batch while
-    the context is open; optional tables may be absent, required ones may not."""
+    the context is open. Optional tables may be absent unless the config names them (a misspelled
+    name must not make a table vanish quietly); required ones may not."""
     names = {table: source.tables.get(table, table) for table in TABLES}
     with ExitStack() as stack:
-        readers = _READERS[source.kind](source, names, stack)
-        missing = [table for table in REQUIRED_TABLES if table not in readers]
-        if missing:
-            raise ContractError(
-                "\n".join(
-                    f"required table {table!r} not found: looked for {_where(source, names[table])}; "
-                    f"config key source.tables.{table} names it"
-                    for table in missing
-                )
-            )
+        readers, found = _READERS[source.kind](source, names, stack)
+        problems = [
+            f"required table {table!r} not found: looked for {_where(source, names[table])}; "
+            f"config key source.tables.{table} names it"
+            for table in REQUIRED_TABLES
+            if table not in readers
+        ]
+        problems += [_unknown_table(source, table, names[table], found) for table in _named(source) if table not in readers]
+        if problems:
+            raise ContractError("\n".join(dict.fromkeys(problems)))
         yield readers
 
 
@@ -79,24 +88,41 @@ def read_tables(source: SourceConfig) -> dict[str, pl.DataFrame]:
         return {table: reader.read() for table, reader in readers.items()}
 
 
+def _named(source: SourceConfig) -> list[str]:
+    """Optional tables the config names (a table name, or column mappings): they must be there."""
+    return [table for table in TABLES if table not in REQUIRED_TABLES and (table in source.tables or table in source.columns)]
+
+
+def _unknown_table(source: SourceConfig, table: str, name: str, found: list[str]) -> str:
+    key = f"source.tables.{table}" if table in source.tables else f"source.columns.{table}"
+    what = "no table or file" if source.kind == "files" else "no table"
+    listed = ", ".join(found[:20]) + (f", … ({len(found)} in all)" if len(found) > 20 else "") if found else "nothing"
+    hint = "" if table in source.tables else f" (it maps columns of {table}; name its table with source.tables.{table})"
+    return f"{key}: {what} {name!r} in {_place(source)} (found: {listed}){hint}"
+
+
+def _place(source: SourceConfig) -> str:
+    if source.kind == "postgres":
+        return f"schema {source.schema_ or '<current schema>'} of the database named by ${source.dsn_env}"
+    return str(source.path)
+
+
 def quote_identifier(name: str) -> str:
     """A SQL identifier, double-quoted (PostgreSQL and DuckDB alike)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _open_files(source: SourceConfig, names: dict[str, str], stack: ExitStack) -> dict[str, TableReader]:
+def _open_files(source: SourceConfig, names: dict[str, str], stack: ExitStack) -> tuple[dict[str, TableReader], list[str]]:
     readers = {}
     for table, name in names.items():
         path = next((p for p in _file_candidates(source.path, name) if p.is_file()), None)
         if path is None:
             continue
         pii = source.pii.get(table, [])
-        if path.suffix == ".parquet":
-            readers[table] = _parquet_reader(path, pii)
-        else:
-            scan = _scan_csv(path, table, source).drop(pii, strict=False)
-            readers[table] = TableReader(scan.collect_schema(), lambda scan=scan: iter(scan.collect_batches(chunk_size=BATCH_ROWS, lazy=True)))
-    return readers
+        with _unreadable(path):
+            readers[table] = _parquet_reader(path, pii) if path.suffix == ".parquet" else _csv_reader(path, table, source, pii)
+    found = sorted(p.name for p in source.path.iterdir() if p.suffix in _FILE_SUFFIXES) if source.path.is_dir() else []
+    return readers, found
 
 
 def _parquet_reader(path: Path, pii: list[str]) -> TableReader:
@@ -104,11 +130,60 @@ def _parquet_reader(path: Path, pii: list[str]) -> TableReader:
     columns = [name for name in schema.names if name not in pii]
 
     def batches() -> Iterator[pl.DataFrame]:
-        with pq.ParquetFile(path) as file:
+        with _unreadable(path), pq.ParquetFile(path) as file:
             for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
                 yield _frame(batch)
 
-    return TableReader(_schema(schema.empty_table().select(columns)), batches)
+    return TableReader(_schema(schema.empty_table().select(columns)), batches, str(path))
+
+
+def _csv_reader(path: Path, table: str, source: SourceConfig, pii: list[str]) -> TableReader:
+    scan = _scan_csv(path, table, source).drop(pii, strict=False)
+
+    def batches() -> Iterator[pl.DataFrame]:
+        with _unreadable(path):
+            yield from scan.collect_batches(chunk_size=BATCH_ROWS, lazy=True)
+
+    return TableReader(scan.collect_schema(), batches, str(path), typed=False)
+
+
+@contextmanager
+def _unreadable(path: Path) -> Iterator[None]:
+    """A file the reader cannot parse becomes an UnreadableSourceError naming it (and the line, for
+    CSV). An OSError with an errno is the system's (a disk, a mount) and may heal: it stays as it is."""
+    try:
+        yield
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        kind = "Parquet" if path.suffix == ".parquet" else "CSV"
+        detail = (_csv_problems(path) if kind == "CSV" else "") or str(exc).strip().splitlines()[0]
+        hint = "export the file again" if kind == "Parquet" else "fix or remove the line(s), or export the file again with quoting"
+        raise UnreadableSourceError(
+            f"{path}: cannot read this {kind} file: {detail}; {hint} (see docs/input-contract.md, 'Unreadable files')"
+        ) from exc
+
+
+def _csv_problems(path: Path, most: int = 3) -> str:
+    """The first malformed records of a CSV file, by line: more or fewer fields than the header, or
+    a quote never closed. Runs only after polars refused the file, to say where."""
+    problems = []
+    with path.open(newline="", encoding="utf-8", errors="replace") as file:
+        reader = csv.reader(file, strict=True)
+        header = next(reader, None)
+        if header is None:
+            return "the file is empty (not even a header line)"
+        start = reader.line_num + 1
+        try:
+            for record in reader:
+                if len(record) != len(header) and record:
+                    problems.append(f"line {start} has {len(record)} fields, the header has {len(header)}")
+                    if len(problems) == most:
+                        break
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            problems.append(f"line {start}: {exc} (a quote opened there is never closed?)")
+    return "; ".join(problems)
 
 
 def _file_candidates(folder: Path, name: str) -> list[Path]:
@@ -125,7 +200,7 @@ def _scan_csv(path: Path, table: str, source: SourceConfig) -> pl.LazyFrame:
     return pl.scan_csv(path, infer_schema_length=None, schema_overrides=as_text)
 
 
-def _open_duckdb(source: SourceConfig, names: dict[str, str], stack: ExitStack) -> dict[str, TableReader]:
+def _open_duckdb(source: SourceConfig, names: dict[str, str], stack: ExitStack) -> tuple[dict[str, TableReader], list[str]]:
     if not source.path.is_file():
         raise ContractError(f"source.path: DuckDB file not found: {source.path}")
     con = stack.enter_context(duckdb.connect(str(source.path), read_only=True))
@@ -139,11 +214,12 @@ def _open_duckdb(source: SourceConfig, names: dict[str, str], stack: ExitStack) 
             readers[table] = TableReader(
                 _schema(con.sql(f"{query} LIMIT 0").to_arrow_reader().schema.empty_table()),
                 lambda query=query: _rebatched(con.sql(query).to_arrow_reader()),
+                _where(source, name),
             )
-    return readers
+    return readers, [name for (name,) in con.execute(_TABLES_SQL.format(schema="?"), ["main"]).fetchall()]
 
 
-def _open_postgres(source: SourceConfig, names: dict[str, str], stack: ExitStack) -> dict[str, TableReader]:
+def _open_postgres(source: SourceConfig, names: dict[str, str], stack: ExitStack) -> tuple[dict[str, TableReader], list[str]]:
     from adbc_driver_postgresql import dbapi  # imported here: only PostgreSQL sources need it
 
     conn = stack.enter_context(dbapi.connect(source.dsn()))
@@ -157,8 +233,11 @@ def _open_postgres(source: SourceConfig, names: dict[str, str], stack: ExitStack
         if columns:
             query = f"SELECT {', '.join(columns)} FROM {quote_identifier(schema)}.{quote_identifier(name)}"
             cursor.execute(f"{query} LIMIT 0")
-            readers[table] = TableReader(_schema(cursor.fetch_arrow_table()), lambda query=query: _pg_batches(cursor, query))
-    return readers
+            readers[table] = TableReader(
+                _schema(cursor.fetch_arrow_table()), lambda query=query: _pg_batches(cursor, query), _where(source, name)
+            )
+    cursor.execute(_TABLES_SQL.format(schema="$1"), (schema,))
+    return readers, [name for (name,) in cursor.fetchall()]
 
 
 def _pg_batches(cursor, query: str) -> Iterator[pl.DataFrame]:
@@ -212,8 +291,9 @@ def _where(source: SourceConfig, name: str) -> str:
     return f"table {source.schema_ or '<current schema>'}.{name} in the database named by ${source.dsn_env}"
 
 
-_READERS: dict[str, Callable[[SourceConfig, dict[str, str], ExitStack], dict[str, TableReader]]] = {
+_READERS: dict[str, Callable[[SourceConfig, dict[str, str], ExitStack], tuple[dict[str, TableReader], list[str]]]] = {
     "files": _open_files,
     "duckdb": _open_duckdb,
     "postgres": _open_postgres,
 }
+

@@ -1,4 +1,4 @@
-"""Check raw input frames against the data contract (PRODUCT §3): the structure first, then every row.
+"""Check raw input frames against the data contract (docs/input-contract.md): the structure first, then every row.
 
 A structural problem (a missing column, a type that cannot become the contract's) raises
 ContractError before any row is looked at; a bad row goes to rejects with a readable reason and is
@@ -7,8 +7,9 @@ never dropped silently. Pure: raw frames, the config and the moment of ingest in
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import polars as pl
 import polars.selectors as cs
@@ -28,6 +29,11 @@ _ACCEPTS = {
     "boolean": ("boolean", "integer", "text"),
 }
 _TRUE, _FALSE = ("true", "t", "yes", "y", "1"), ("false", "f", "no", "n", "0")
+# Timestamps outside years 1-9999 (PostgreSQL's 'infinity', garbage from a corrupt file) are rejected
+# rows: polars cannot convert or print them, and nothing real happened then.
+_SECONDS = (datetime(1, 1, 1) - datetime(1970, 1, 1)) // timedelta(seconds=1), (datetime(9999, 12, 31, 23, 59, 59) - datetime(1970, 1, 1)) // timedelta(seconds=1)
+_PER_SECOND = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_INT64 = (-(2**63), 2**63 - 1)
 _ISO = "%Y-%m-%dT%H:%M:%S%.f"
 _RAW = "raw:"  # prefix of a contract column's value as read, kept beside the parsed value
 _FLAG = "failed:"  # prefix of one boolean column per row check
@@ -61,15 +67,20 @@ class _Check:
         return self.message if self.message is not None else pl.lit(self.reason)
 
 
-def validate_tables(raws: dict[str, pl.DataFrame], config: Config, ingested_at: datetime) -> dict[str, ValidatedTable]:
+def validate_tables(
+    raws: dict[str, pl.DataFrame], config: Config, ingested_at: datetime, typed: Collection[str] = ()
+) -> dict[str, ValidatedTable]:
     """Validate whole tables in memory; all structural problems are raised together, before any row work."""
-    validators = table_validators({table: raw.schema for table, raw in raws.items()}, config, ingested_at)
+    validators = table_validators({table: raw.schema for table, raw in raws.items()}, config, ingested_at, typed)
     return {table: validator.validate(raws[table]) for table, validator in validators.items()}
 
 
-def table_validators(schemas: dict[str, pl.Schema], config: Config, ingested_at: datetime) -> dict[str, TableValidator]:
+def table_validators(
+    schemas: dict[str, pl.Schema], config: Config, ingested_at: datetime, typed: Collection[str] = ()
+) -> dict[str, TableValidator]:
     """One validator per table read, in contract order (referenced tables, customers, first); every
-    structural problem of every table is raised together, before any row is looked at.
+    structural problem of every table is raised together, before any row is looked at. ``typed``
+    names the tables read from a typed source (all but CSV), where text is not parsed into numbers or times.
 
     Rows must be validated in that order: a table's references are checked against the keys its
     referenced table accepted, and a reference to a table not read is not checked."""
@@ -77,7 +88,7 @@ def table_validators(schemas: dict[str, pl.Schema], config: Config, ingested_at:
     known_keys: dict[str, TableValidator] = {}
     for table in [t for t in TABLES if t in schemas] + [t for t in schemas if t not in TABLES]:
         try:
-            validators[table] = TableValidator(schemas[table], table, config, ingested_at, known_keys)
+            validators[table] = TableValidator(schemas[table], table, config, ingested_at, known_keys, typed=table in typed)
         except ContractError as exc:
             problems.append(str(exc))
     if problems:
@@ -113,13 +124,15 @@ class TableValidator:
         config: Config,
         ingested_at: datetime,
         known_keys: dict[str, pl.Series | TableValidator] | None = None,
+        *,
+        typed: bool = False,
     ) -> None:
         self.spec = _spec(table)
         self.accepted = self.rejected = 0
         self.reasons: dict[str, int] = {}  # reason (without the offending value) -> rejected rows that carry it
         self._source, self._survey = config.source, config.survey
         self._ingested_at = _as_utc(ingested_at)
-        self._layout = _layout(_without_pii(schema, table, config.source), self.spec, config.source)
+        self._layout = _layout(_without_pii(schema, table, config.source), self.spec, config.source, typed)
         self._known_keys = known_keys if known_keys is not None else {}
         self._known: dict[str, pl.Series] | None = None  # referenced keys, sorted, fixed at the first batch
         self._seen = pl.Series(self.spec.unique or "", dtype=pl.String)  # unique-key values of earlier batches, rejected rows' included
@@ -155,11 +168,14 @@ class TableValidator:
         checks = _checks(layout, self._survey, self._ingested_at, self._known, earlier)
         flagged = converted.with_columns(c.failed.fill_null(False).alias(f"{_FLAG}{i}") for i, c in enumerate(checks))
         rejected = flagged.select(pl.any_horizontal(cs.starts_with(_FLAG))).to_series()
-        bad = flagged.filter(rejected)
+        # Rejected rows are few: rechunk them. Filtering a frame made of several chunks with a mask
+        # leaves empty chunks behind, and polars 2.1's pl.format panics on a column whose first chunk
+        # is empty (binview/mod.rs: `i < self.len()`); CSV batches arrive in several chunks.
+        bad = flagged.filter(rejected).rechunk()
         reasons = pl.concat_str(
             [pl.when(pl.col(f"{_FLAG}{i}")).then(c.text) for i, c in enumerate(checks)], separator="; ", ignore_nulls=True
         )
-        rejects = _row_json(raw.filter(rejected)).with_columns(
+        rejects = _row_json(raw.filter(rejected).rechunk()).with_columns(
             table_name=pl.lit(table), reason=bad.select(reasons).to_series(), ingested_at=pl.lit(self._ingested_at, dtype=UTC_TS)
         )
         accepted = flagged.filter(~rejected).select(*layout.spec.column_names, *(name for _, name in layout.extras))
@@ -235,7 +251,7 @@ def _family(dtype: pl.DataType) -> str:
     return "other"
 
 
-def _layout(schema: pl.Schema, spec: TableSpec, source: SourceConfig) -> _Layout:
+def _layout(schema: pl.Schema, spec: TableSpec, source: SourceConfig, typed: bool = False) -> _Layout:
     mapping = source.columns.get(spec.name, {})
     problems = [
         f"source.columns.{spec.name}.{name}: {name!r} is not a column of the {spec.name} contract "
@@ -252,10 +268,13 @@ def _layout(schema: pl.Schema, spec: TableSpec, source: SourceConfig) -> _Layout
             continue
         found = schema[source_name]
         kind = _kind(column.dtype)
-        if _family(found) not in (*_ACCEPTS[kind], "null"):
+        # a typed source's text is not parsed into numbers or times: that would reject every row one by one
+        accepts = tuple(f for f in _ACCEPTS[kind] if not (typed and kind != "text" and f == "text"))
+        if _family(found) not in (*accepts, "null"):
+            cast = f" (a typed source's text is not parsed: cast it in the source, e.g. a view)" if _family(found) == "text" else ""
             problems.append(
-                f"{spec.name}.{column.name}: expected {kind} ({column.dtype}; from {' or '.join(_ACCEPTS[kind])}), "
-                f"found {found} in source column {source_name!r}; config key source.columns.{spec.name}.{column.name}"
+                f"{spec.name}.{column.name}: expected {kind} ({column.dtype}; from {' or '.join(accepts)}), "
+                f"found {found} in source column {source_name!r}{cast}; config key source.columns.{spec.name}.{column.name}"
             )
             continue
         sources[column.name], dtypes[column.name] = source_name, found
@@ -298,16 +317,20 @@ def _columns(layout: _Layout, tz: str) -> list[pl.Expr]:
     for column in layout.spec.columns:
         if column.name in layout.sources:
             raw = pl.col(layout.sources[column.name])
-            converted = _convert(raw, column.dtype, layout.dtypes[column.name], tz)
+            converted = _convert(raw, column.dtype, layout.dtypes[column.name], tz, is_id=column.name in layout.spec.id_columns)
             exprs += [raw.alias(_RAW + column.name), converted.alias(column.name)]
         else:  # an optional column the source lacks: present, typed, empty
             exprs.append(pl.lit(None, dtype=column.dtype).alias(column.name))
     return exprs + [pl.col(src).alias(name) for src, name in layout.extras]
 
 
-def _convert(raw: pl.Expr, target: pl.DataType, found: pl.DataType, tz: str) -> pl.Expr:
-    """The value in the contract type; null where it cannot be converted (the unparseable check)."""
+def _convert(raw: pl.Expr, target: pl.DataType, found: pl.DataType, tz: str, *, is_id: bool = False) -> pl.Expr:
+    """The value in the contract type; null where it cannot be converted (the unparseable and
+    out-of-range checks). Ids lose surrounding whitespace ('C1 ' is C1); their case is kept."""
     kind, family = _kind(target), _family(found)
+    if kind == "text" and is_id and family != "null":
+        trimmed = raw.cast(target).str.strip_chars()
+        return pl.when(trimmed != "").then(trimmed)
     if family == "null" or kind == "text":
         return raw.cast(target)
     if kind == "timestamp":
@@ -331,11 +354,12 @@ def _convert(raw: pl.Expr, target: pl.DataType, found: pl.DataType, tz: str) -> 
 def _to_utc(raw: pl.Expr, found: pl.DataType, tz: str) -> pl.Expr:
     """Naive values are wall-clock time in the source's time zone; aware ones are converted."""
     if isinstance(found, pl.Datetime):
+        raw = _within_range(raw, found)
         if found.time_zone is not None:
             return raw.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
         return _localize(raw.dt.cast_time_unit("us"), tz)
     if found == pl.Date:
-        return _localize(raw.cast(pl.Datetime("us")), tz)
+        return _localize(_within_range(raw, found).cast(pl.Datetime("us")), tz)
     iso = _iso_text(raw)
     aware = iso.str.to_datetime(_ISO + "%#z", strict=False, time_unit="us", time_zone="UTC")  # Z, +02, +0200, +02:00
     naive = iso.str.to_datetime(_ISO, strict=False, time_unit="us")
@@ -356,9 +380,40 @@ def _iso_text(raw: pl.Expr) -> pl.Expr:
     )
 
 
+def _physical_range(found: pl.DataType) -> tuple[int, int]:
+    """Years 1-9999 in the physical unit of a Datetime (an integer count) or Date (days) column."""
+    if found == pl.Date:
+        return _SECONDS[0] // 86_400, _SECONDS[1] // 86_400
+    per_second = _PER_SECOND[found.time_unit]
+    return max(_SECONDS[0] * per_second, _INT64[0]), min((_SECONDS[1] + 1) * per_second - 1, _INT64[1])
+
+
+def _in_range(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
+    low, high = _physical_range(found)
+    return raw.to_physical().is_between(low, high)
+
+
+def _within_range(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
+    """The value, null where out of range. Clipped first, so that no slot, not even a null one, holds
+    a value polars' time arithmetic panics on."""
+    low, high = _physical_range(found)
+    return pl.when(_in_range(raw, found)).then(raw.to_physical().clip(low, high)).cast(found)
+
+
 def _localize(naive: pl.Expr, tz: str) -> pl.Expr:
-    # a repeated wall-clock hour (DST end) takes its first instant; a skipped one (DST start) is unparseable
-    return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    """Wall-clock time in ``tz`` as UTC. Daylight saving (docs/input-contract.md, 'Time zones'):
+    a repeated hour (the fall-back overlap) takes its earliest instant; a skipped one (the
+    spring-forward gap, 02:46 in New York on 2025-03-09) is read with the offset in force just before
+    the gap, i.e. shifted forward by the gap (03:46 EDT), as PostgreSQL does."""
+    if tz == "UTC":
+        return naive.dt.replace_time_zone("UTC")
+    local = naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    in_gap = pl.when(local.is_null()).then(naive)  # null where the wall-clock time exists (the usual case)
+    day_before = in_gap - pl.duration(days=1)  # a day back lies before any gap (Samoa skipped a whole day)
+    offset_before = day_before - day_before.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
+        "UTC"
+    ).dt.replace_time_zone(None)
+    return pl.coalesce(local.dt.convert_time_zone("UTC"), (in_gap - offset_before).dt.replace_time_zone("UTC"))
 
 
 # --- row checks -----------------------------------------------------------------------------
@@ -391,13 +446,16 @@ def _column_checks(column: ColumnSpec, found: pl.DataType, survey: SurveyConfig,
     name, kind, value = column.name, _kind(column.dtype), pl.col(column.name)
     present = _present(pl.col(_RAW + name), found)
     checks = [_Check(f"null {name}", ~present)] if "key" in column.rules else []
-    checks.append(
-        _Check(
-            f"unparseable {kind} in {name}",
-            present & value.is_null(),
-            pl.format(f"unparseable {kind} in {name}: '{{}}'", pl.col(_RAW + name).cast(pl.String)),
+    if isinstance(found, pl.Datetime) or found == pl.Date:  # typed times convert unless out of range
+        checks.append(_Check(f"out-of-range timestamp in {name}", present & ~_in_range(pl.col(_RAW + name), found)))
+    else:
+        checks.append(
+            _Check(
+                f"unparseable {kind} in {name}",
+                present & value.is_null(),
+                pl.format(f"unparseable {kind} in {name}: '{{}}'", pl.col(_RAW + name).cast(pl.String)),
+            )
         )
-    )
     if "event_time" in column.rules:
         checks.append(
             _Check(
@@ -460,16 +518,29 @@ def _number_text(value: pl.Expr) -> pl.Expr:
 
 
 def _row_json(rows: pl.DataFrame) -> pl.DataFrame:
-    """Each row as JSON text with its source column names; timestamps as ISO 8601 strings."""
+    """Each row as JSON text with its source column names; timestamps as ISO 8601 strings, and one
+    out of range as its raw count ('out of range: -9223372036854775807 us since 1970-01-01')."""
     readable = rows.with_columns(
-        cs.datetime(time_zone=None).dt.to_string(_ISO),
-        cs.datetime(time_zone="*").dt.convert_time_zone("UTC").dt.to_string(_ISO + "Z"),
-        cs.date().dt.to_string("%Y-%m-%d"),
+        _time_text(name, dtype) for name, dtype in rows.schema.items() if isinstance(dtype, pl.Datetime) or dtype == pl.Date
+    ).with_columns(
         cs.decimal().cast(pl.Float64),
         (cs.categorical() | cs.enum() | cs.time() | cs.duration()).cast(pl.String),
         cs.binary().bin.encode("hex"),
     )
     return readable.select(row=pl.struct(pl.all()).struct.json_encode())
+
+
+def _time_text(name: str, found: pl.DataType) -> pl.Expr:
+    raw = pl.col(name)
+    value = _within_range(raw, found)
+    if found == pl.Date:
+        text, unit = value.dt.to_string("%Y-%m-%d"), "days"
+    elif found.time_zone is None:
+        text, unit = value.dt.to_string(_ISO), found.time_unit
+    else:
+        text, unit = value.dt.convert_time_zone("UTC").dt.to_string(_ISO + "Z"), found.time_unit
+    out_of_range = pl.format(f"out of range: {{}} {unit} since 1970-01-01", raw.to_physical())
+    return pl.when(_in_range(raw, found)).then(text).otherwise(out_of_range).alias(name)
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -18,7 +18,7 @@ def write_world(folder, bad_events: int, good_events: int = 10) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pl.DataFrame({"customer_id": ["C1", "C2"], "signup_at": ["2025-01-01", "2025-01-02"]}).write_csv(folder / "customers.csv")
     ids = ["C1"] * good_events + [None] * bad_events
-    pl.DataFrame({"customer_id": ids, "ts": ["2025-06-01"] * len(ids), "event_type": ["login"] * len(ids)}).write_parquet(
+    pl.DataFrame({"customer_id": ids, "ts": [datetime(2025, 6, 1)] * len(ids), "event_type": ["login"] * len(ids)}).write_parquet(
         folder / "events.parquet"
     )
 

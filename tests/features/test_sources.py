@@ -244,6 +244,9 @@ def test_postgres_reads_warehouse_types_from_its_schema_without_pii(make_config,
             "('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2025-01-01 10:00+02', 49.90, 'ann@example.com', '{\"tier\": 1}')"
         )
         cursor.execute(f"CREATE TABLE {quote_identifier(schema)}.events (account_id uuid, ts timestamp, event_type text)")
+        cursor.execute(
+            f"INSERT INTO {quote_identifier(schema)}.events VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2025-02-01 10:00', 'login')"
+        )
         conn.commit()
     monkeypatch.setenv("QC_TEST_SOURCE_DSN", postgres_dsn)
     config = make_config(
@@ -265,7 +268,7 @@ def test_postgres_reads_warehouse_types_from_its_schema_without_pii(make_config,
     signed_up = datetime(2025, 1, 1, 8, tzinfo=timezone.utc)
     assert customers.row(0) == ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", signed_up, 49.9, '{"tier": 1}')  # uuid, numeric, jsonb
     assert customers.columns == ["customer_id", "signup_at", "mrr", "traits"]
-    assert result.counts["events"].read == 0
+    assert result.tables["events"].row(0) == ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", datetime(2025, 2, 1, 10, tzinfo=timezone.utc), "login", None, None)
 
 
 @pytest.mark.postgres

@@ -159,10 +159,24 @@ def test_score_follows_the_configured_scale(make_config, score, expected):
         ("Europe/Berlin", date(2025, 7, 15), utc(2025, 7, 14, 22)),
         ("Europe/Berlin", "2025-07-15T09:00:00Z", utc(2025, 7, 15, 9)),  # aware values keep their instant
         ("Europe/Berlin", datetime(2025, 7, 15, 9, tzinfo=timezone.utc), utc(2025, 7, 15, 9)),
-        ("Europe/Berlin", "2025-10-26 02:30", utc(2025, 10, 26, 0, 30)),  # repeated hour: the first one
-        ("Europe/Berlin", "2025-03-30 02:30", Rejected("unparseable timestamp in signup_at: '2025-03-30 02:30'")),  # skipped hour
+        # daylight saving: a repeated hour takes its first instant; a skipped one is shifted forward by the gap
+        ("Europe/Berlin", "2025-10-26 02:30", utc(2025, 10, 26, 0, 30)),  # 02:30 CEST, not CET
+        ("Europe/Berlin", "2025-10-26 01:59", utc(2025, 10, 25, 23, 59)),  # just before the overlap
+        ("Europe/Berlin", "2025-10-26 03:00", utc(2025, 10, 26, 2)),  # just after it
+        ("Europe/Berlin", "2025-03-30 02:30", utc(2025, 3, 30, 1, 30)),  # the gap: read as CET, i.e. 03:30 CEST
+        ("Europe/Berlin", "2025-03-30 01:59", utc(2025, 3, 30, 0, 59)),  # just before the gap
+        ("Europe/Berlin", "2025-03-30 03:00", utc(2025, 3, 30, 1)),  # the gap's end
         ("America/New_York", "2025-01-15 09:00", utc(2025, 1, 15, 14)),
+        ("America/New_York", "2025-03-09 02:46:56", utc(2025, 3, 9, 7, 46, 56)),  # the gap: 03:46:56 EDT
+        ("America/New_York", "2025-03-09 02:00", utc(2025, 3, 9, 7)),  # the gap's first instant: 03:00 EDT
+        ("America/New_York", "2025-03-09 03:00", utc(2025, 3, 9, 7)),  # the same instant, written as it exists
+        ("America/New_York", datetime(2025, 3, 9, 2, 30), utc(2025, 3, 9, 7, 30)),  # typed naive values alike
+        ("America/New_York", "2025-11-02 01:30", utc(2025, 11, 2, 5, 30)),  # the overlap: 01:30 EDT, the earlier
+        ("America/New_York", "2025-11-02 01:30-05:00", utc(2025, 11, 2, 6, 30)),  # an offset settles which one
+        ("America/New_York", "2025-03-09 02:46:56Z", utc(2025, 3, 9, 2, 46, 56)),  # aware: no gap in UTC
         ("UTC", "2025-01-15 09:00", utc(2025, 1, 15, 9)),
+        ("UTC", "2025-03-09 02:46:56", utc(2025, 3, 9, 2, 46, 56)),
+        ("America/New_York", "2025-03-09 25:46:56", Rejected("unparseable timestamp in signup_at: '2025-03-09 25:46:56'")),
     ],
 )
 def test_naive_timestamps_are_read_in_the_source_timezone(make_config, timezone_name, value, expected):
