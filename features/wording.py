@@ -77,27 +77,31 @@ def amount(value: float) -> str:
 
 def count(value: float, noun: str = "") -> str:
     n = round(value)
-    return f"{n:,} {plural(n, noun)}" if noun else f"{n:,}"
+    shown = _large(n) or f"{n:,}"
+    return f"{shown} {plural(n, noun)}" if noun else shown
 
 
 def percent(value: float) -> str:
-    return f"{round(value * 100):,}%"
+    share = value * 100
+    return f"{_large(share) or f'{round(share):,}'}%" if math.isfinite(share) else "an unknown share"
 
 
 def duration(seconds: float, smallest: str = "second") -> str:
     """A duration in the largest unit that keeps it readable (see _UNITS), never below ``smallest``."""
+    if not math.isfinite(seconds):  # a value of 1e308 days
+        return "a very long time"
     units = _UNITS[[u for u, _, _ in _UNITS].index(smallest) :]
     unit, size, _ = next(u for u in units if abs(seconds) < u[2])
     n = seconds / size
     n = round(n, 1) if unit in ("day", "year") and abs(n) < 10 else round(n)
-    return f"{_trimmed(n, 1)} {plural(n, unit)}"
+    return f"{_large(n) or _trimmed(n, 1)} {plural(n, unit)}"
 
 
 def change(value: float, noun: str) -> str:
     n = round(value, 1) if abs(value) < 10 else round(value)
     if n == 0:
         return "steady"
-    return f"{'rising' if n > 0 else 'falling'} by {_trimmed(abs(n), 1)} {plural(abs(n), noun)}"
+    return f"{'rising' if n > 0 else 'falling'} by {_large(abs(n)) or _trimmed(abs(n), 1)} {plural(abs(n), noun)}"
 
 
 def one_of(label: object, choices: str) -> str:
