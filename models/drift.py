@@ -138,7 +138,8 @@ def _layouts(frame: pl.DataFrame, numeric: Sequence[str], categorical: Sequence[
     query = [_values(c).quantile(quantiles, interpolation="lower").alias(c) for c in numeric]
     query += [_text(c, schema).drop_nulls().unique().sort().implode().alias(c) for c in categorical]
     row = frame.select(query).row(0, named=True) if query else {}
-    layouts = {c: {"kind": "numeric", "edges": sorted({float(e) for e in (row[c] or []) if e is not None and np.isfinite(e)})} for c in numeric}
+    finite = {c: [float(e) for e in (row[c] or []) if e is not None and np.isfinite(e)] for c in numeric}
+    layouts = {c: {"kind": "numeric", "edges": sorted(set(edges))} for c, edges in finite.items()}
     return layouts | {c: {"kind": "categorical", "categories": list(row[c] or [])} for c in categorical}
 
 

@@ -143,7 +143,8 @@ def realised_performance(scores: pl.DataFrame, outcomes: pl.DataFrame, config: C
         raise ValueError("outcomes hold more than one row for an (as_of, customer_id): one churn outcome per scored customer and date")
     matured = matured_dates(scores["as_of"].unique().to_list(), config, today)
     scored = scores.filter(pl.col("as_of").is_in(matured))
-    joined = scored.join(outcomes.filter(pl.col("as_of").is_in(matured)).select("as_of", "customer_id", "churned"), on=["as_of", "customer_id"], how="left")
+    known = outcomes.filter(pl.col("as_of").is_in(matured)).select("as_of", "customer_id", "churned")
+    joined = scored.join(known, on=["as_of", "customer_id"], how="left")
     records = []
     for as_of, version, part in _by_date(joined):
         labelled = part.filter(pl.col("churned").is_not_null())
@@ -159,10 +160,15 @@ def _answers_after(scores: pl.DataFrame, surveys: pl.DataFrame, config: Config) 
     tz, horizon = config.schedule.timezone, config.churn.horizon_days
     dates = scores["as_of"].unique().to_list()
     windows = pl.DataFrame(
-        {"as_of": dates, "_start": [as_of_instant(d, tz) for d in dates], "_end": [as_of_instant(d + timedelta(days=horizon), tz) for d in dates]},
+        {
+            "as_of": dates,
+            "_start": [as_of_instant(d, tz) for d in dates],
+            "_end": [as_of_instant(d + timedelta(days=horizon), tz) for d in dates],
+        },
         schema={"as_of": pl.Date, "_start": pl.Datetime("us", "UTC"), "_end": pl.Datetime("us", "UTC")},
     )
-    answers = surveys.filter(pl.col("responded_at").is_not_null() & pl.col("score").is_not_null()).select("customer_id", "responded_at", "score")
+    answered = pl.col("responded_at").is_not_null() & pl.col("score").is_not_null()
+    answers = surveys.filter(answered).select("customer_id", "responded_at", "score")
     return (
         scores.select("as_of", "customer_id").join(windows, on="as_of").join(answers, on="customer_id")
         .filter((pl.col("responded_at") >= pl.col("_start")) & (pl.col("responded_at") < pl.col("_end")))

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from models.drift import (
+    DRIFT_COLUMNS,
     PSI_EPSILON,
     DriftThresholds,
     drift_status,
@@ -20,6 +21,7 @@ from models.drift import (
     psi,
     reference_summary,
 )
+from tests.models.conftest import FEATURES, make_training_frame
 
 EPS = PSI_EPSILON
 # ten equally common values 0..9: the reference's ten equal-frequency bins hold one value each
@@ -169,7 +171,7 @@ def test_scores_come_first_then_features_by_importance():
 
 def _drift_with(statuses: dict[str, tuple[float, str, int | None]]) -> pl.DataFrame:
     rows = [{"feature": f, "metric": "psi", "value": v, "importance_rank": r, "status": s} for f, (v, s, r) in statuses.items()]
-    return pl.DataFrame(rows, schema={"feature": pl.String, "metric": pl.String, "value": pl.Float64, "importance_rank": pl.Int64, "status": pl.String})
+    return pl.DataFrame(rows, schema=DRIFT_COLUMNS)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +188,8 @@ def test_summary_status_is_decided_by_the_scores_and_the_top_ten(rows, status):
 
 
 def test_summary_is_json_and_names_the_worst_features():
-    reference = _reference(pl.DataFrame({"x": DECILES, "y": DECILES}), numeric=("x", "y"), scores=pl.DataFrame({"churn_probability": DECILES / 10}))
+    scores = pl.DataFrame({"churn_probability": DECILES / 10})
+    reference = _reference(pl.DataFrame({"x": DECILES, "y": DECILES}), numeric=("x", "y"), scores=scores)
     # the reference survives a JSON round trip (it is stored with the model version)
     reference = json.loads(json.dumps(reference, allow_nan=False))
     drift = feature_drift(pl.DataFrame({"x": DECILES, "y": SHIFTED, "churn_probability": DECILES / 10}), reference)
@@ -207,3 +210,19 @@ def test_bad_inputs_are_refused_with_what_is_wrong():
         reference_summary(pl.DataFrame({"x": DECILES}), ["x", "y"])
     with pytest.raises(ValueError, match="version"):
         feature_drift(pl.DataFrame({"x": DECILES}), {**reference, "version": 0})
+
+
+def test_a_model_world_is_calm_until_one_feature_moves():
+    """Mixed columns as the feature builder writes them (float counts, integer-coded plan, survey
+    scores mostly null): a later date of the same world is ok everywhere; shifting one feature
+    fails that feature only."""
+    world = make_training_frame(seed=3, n=3000, dates=4)
+    dates = world["as_of"].unique().sort()
+    numeric = [f for f in FEATURES if f != "plan"]
+    ranks = importance_ranks(FEATURES, list(range(len(FEATURES), 0, -1)))  # in the order listed
+    reference = reference_summary(world.filter(pl.col("as_of") < dates[3]), numeric, ["plan"], importance=ranks)
+    today = world.filter(pl.col("as_of") == dates[3])
+    calm = feature_drift(today, reference)
+    assert calm["status"].unique().to_list() == ["ok"], calm
+    moved = feature_drift(today.with_columns(pl.col("tickets_30d") + 2), reference)
+    assert moved.filter(pl.col("status") != "ok")["feature"].to_list() == ["tickets_30d"]

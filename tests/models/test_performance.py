@@ -32,7 +32,7 @@ def _config(tmp_path, horizon_days: int = 30, grace_days: int = 0):
     return parse_config(raw, base=tmp_path)
 
 
-def _scores(prob: np.ndarray, as_of: date = date(2025, 6, 1), version: str = "1", capacity: int = CAPACITY, prefix: str = "C") -> pl.DataFrame:
+def _scores(prob: np.ndarray, as_of: date = date(2025, 6, 1), version: str = "1", capacity: int = CAPACITY, prefix: str = "C"):
     """churn_scores rows as the scorer writes them: ranked by probability, the top ``capacity`` high."""
     order = np.argsort(-prob, kind="stable")
     rank = np.empty(len(prob), dtype=np.int64)
