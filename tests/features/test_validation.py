@@ -75,6 +75,16 @@ TRUTH_TABLE = [
     ("customers", "customer_id", {"customer_id": 42}, "42"),
     ("customers", "customer_id", {"customer_id": None}, Rejected("null customer_id")),
     ("customers", "customer_id", {"customer_id": "  "}, Rejected("null customer_id")),
+    # ids lose surrounding whitespace and keep their case (docs/input-contract.md, 'Ids')
+    ("customers", "customer_id", {"customer_id": " C2\t"}, "C2"),
+    ("customers", "customer_id", {"customer_id": "c 2"}, "c 2"),
+    ("events", "customer_id", {"customer_id": "C1 "}, "C1"),
+    ("events", "customer_id", {"customer_id": "c1"}, Rejected("unknown customer_id")),
+    ("tickets", "ticket_id", {"ticket_id": " T1 "}, "T1"),
+    ("orders", "order_id", {"order_id": "O1\n"}, "O1"),
+    ("surveys", "survey_id", {"survey_id": " S1 "}, "S1"),
+    ("surveys", "survey_id", {"survey_id": "   "}, None),  # a blank id is no id
+    ("events", "event_type", {"event_type": " login "}, " login "),  # other text is kept as read
     ("events", "event_type", {"event_type": None}, Rejected("null event_type")),
     ("tickets", "ticket_id", {"ticket_id": None}, Rejected("null ticket_id")),
     ("billing", "kind", {"kind": ""}, Rejected("null kind")),
