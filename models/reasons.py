@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 
 import numpy as np
 
@@ -34,9 +35,11 @@ def _say(spec: FeatureSpec | None, name: str, shown, typical: float | None) -> s
     return f"{words(name)}: {shown}"
 
 
-def unexplained(X: np.ndarray, features: list[str], catalog: dict[str, FeatureSpec]) -> np.ndarray:
-    """Where a value is missing and the catalog gives that no meaning: such cells are no reasons."""
-    silent = [j for j, f in enumerate(features) if catalog.get(f) is None or catalog[f].missing_reason is None]
+def unexplained(X: np.ndarray, features: list[str], catalog: dict[str, FeatureSpec], unknown: Collection[str] = ()) -> np.ndarray:
+    """Where a value is missing and the catalog gives that no meaning, or the feature is ``unknown``
+    (missing for everyone: its table is gone, so "never contacted support" would be untrue):
+    such cells are no reasons."""
+    silent = [j for j, f in enumerate(features) if f in unknown or catalog.get(f) is None or catalog[f].missing_reason is None]
     mask = np.zeros(X.shape, dtype=bool)
     mask[:, silent] = np.isnan(X[:, silent])
     return mask
@@ -107,12 +110,13 @@ def explain(
     features: list[str],
     catalog: dict[str, FeatureSpec],
     decode: dict[str, dict[int, str]],
+    unknown: Collection[str] = (),
 ) -> tuple[list[list[str | None]], list[str]]:
     """Per row: up to three reason texts and the JSON list of {feature, value, usual, contribution}.
 
     Built feature by feature, not row by row: texts are formatted once per distinct value.
     """
-    index, contribution = top_drivers(contributions, skip=unexplained(X, features, catalog))
+    index, contribution = top_drivers(contributions, skip=unexplained(X, features, catalog, unknown))
     n, k = index.shape
     driver = index >= 0
     contribution_json = np.full((n, k), None, dtype=object)

@@ -1,8 +1,9 @@
 """Score every eligible customer: probabilities, ranks, tiers, the silent-dissatisfied flag and reasons.
 
-Pure: a feature frame and a model bundle in, the ``churn_scores`` rows (PRODUCT §4, lineage
-columns excepted) out. Reasons (TreeSHAP) are the expensive part, so by default they are computed
-only where a person will read them: the high tier and the top ``capacity`` silent-flagged rows.
+Pure: a feature frame and a model bundle in, the ``churn_scores`` rows (docs/output-tables.md,
+lineage columns excepted) out; the rules are in docs/reasons-and-flags.md. Reasons (TreeSHAP) are
+the expensive part, so by default they are computed only where a person will read them: the high
+tier and the top ``capacity`` silent-flagged rows.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _status_labels(frame: pl.DataFrame, bundle: ModelBundle, column: str) -> pl.
 
 
 def rank_and_flag(scored: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """Ranks, percentile, tier, silent flag and silent rank (PRODUCT §4 rules)."""
+    """Ranks, percentile, tier, silent flag and silent rank (docs/reasons-and-flags.md)."""
     n = scored.height
     capacity = config.scoring.capacity_for(n)
     ranked = scored.sort(["churn_probability", "customer_id"], descending=[True, False]).with_columns(
@@ -73,7 +74,7 @@ def rank_and_flag(scored: pl.DataFrame, config: Config) -> pl.DataFrame:
 
 
 def reason_targets(ranked: pl.DataFrame, config: Config, has_satisfaction: bool) -> pl.DataFrame:
-    """Which rows get reasons, and from which model (PRODUCT §4 `reason_source`)."""
+    """Which rows get reasons, and from which model (`reason_source`, docs/reasons-and-flags.md)."""
     capacity = config.scoring.capacity_for(ranked.height)
     high = pl.col("risk_tier") == "high"
     silent_outside_high = pl.col("silent_dissatisfied") & ~high
@@ -94,6 +95,8 @@ def reason_targets(ranked: pl.DataFrame, config: Config, has_satisfaction: bool)
 def _attach_reasons(ranked: pl.DataFrame, features: pl.DataFrame, bundle: ModelBundle) -> pl.DataFrame:
     catalog = {entry.name: entry for entry in (e if isinstance(e, FeatureSpec) else FeatureSpec(**e) for e in bundle.catalog)}
     decode = {col: {code: label for label, code in mapping.items()} for col, mapping in bundle.categorical_mappings.items()}
+    # missing for every eligible customer: the feature's table is gone, its missing value means nothing
+    unknown = {f for f in bundle.features if f not in features.columns or features[f].null_count() == features.height}
     pieces = []
     for source, model in (("churn", bundle.churn), ("satisfaction", bundle.satisfaction)):
         ids = ranked.filter(pl.col("reason_source") == source).select("customer_id")
@@ -101,7 +104,7 @@ def _attach_reasons(ranked: pl.DataFrame, features: pl.DataFrame, bundle: ModelB
             continue
         rows = ids.join(features, on="customer_id", how="left", maintain_order="left")
         X = bundle.matrix(rows)
-        texts, payloads = explain(model.contributions(X), X, usual_columns(rows, bundle.features), bundle.features, catalog, decode)
+        texts, payloads = explain(model.contributions(X), X, usual_columns(rows, bundle.features), bundle.features, catalog, decode, unknown)
         pieces.append(
             pl.DataFrame(
                 {"customer_id": ids["customer_id"], **{f"reason_{i + 1}": [t[i] for t in texts] for i in range(TOP_REASONS)}, "reasons": payloads},
@@ -161,12 +164,17 @@ def survey_summary(features: pl.DataFrame, scored: pl.DataFrame, bundle: ModelBu
     return out
 
 
-def input_warnings(bundle: ModelBundle, tables: list[str], customers: pl.DataFrame | pl.LazyFrame | None) -> list[str]:
-    """What changed since training that scoring can survive but a user must hear about."""
+def input_warnings(bundle: ModelBundle, rows: dict[str, int], customers: pl.DataFrame | pl.LazyFrame | None) -> list[str]:
+    """What changed since training that scoring can survive but a user must hear about.
+
+    ``rows``: the accepted rows of each table read now. A table the model was trained with that is
+    missing, or holds no rows, is as loud as can be: every customer's features from it look alike."""
     warnings = [
         f"table {t!r} was present when model was trained but is missing now: its features are scored as missing"
+        if t not in rows
+        else f"table {t!r} was present when model was trained but holds no rows now: every customer is scored as if they had none"
         for t in bundle.tables
-        if t not in tables
+        if not rows.get(t)
     ]
     if customers is not None:
         customers = customers.lazy()  # only the coded attributes' distinct values are read

@@ -115,11 +115,11 @@ def test_reason_sentences(feature: str, value, usual: float | None, sentence: st
 FEATURES = ["ticket_wait_minutes_max_30d", "last_survey_score", "tickets_open", "tenure_days", "plan"]
 
 
-def _explained(X: list[list[float]], contributions: list[float]):
+def _explained(X: list[list[float]], contributions: list[float], unknown: set[str] = frozenset()):
     X = np.array(X, dtype=np.float64)
     contrib = np.tile(np.array([*contributions, -2.0]), (len(X), 1))  # last column: the bias
     catalog = {f: CATALOG[f] for f in FEATURES}
-    return explain(contrib, X, {}, FEATURES, catalog, {"plan": {0: "basic", 1: "premium_plus"}})
+    return explain(contrib, X, {}, FEATURES, catalog, {"plan": {0: "basic", 1: "premium_plus"}}, unknown)
 
 
 def test_a_missing_value_without_meaning_gives_way_to_the_next_driver() -> None:
@@ -134,6 +134,13 @@ def test_a_missing_value_without_meaning_gives_way_to_the_next_driver() -> None:
     assert json.loads(payloads[0])[0]["value"] is None
     # row 1: the same drivers with values are said as values
     assert texts[1] == ["a support wait of 22 hours in the last 30 days", "last survey score: 7 out of 10", "1 support ticket still open"]
+
+
+def test_a_feature_missing_for_everyone_says_nothing() -> None:
+    """The surveys table is gone since training: "has never answered a survey" would be untrue."""
+    nan = float("nan")
+    texts, _ = _explained([[nan, nan, 1, 100, 1]], [0.9, 0.5, 0.3, 0.1, 0.2], unknown={"last_survey_score"})
+    assert texts[0] == ["1 support ticket still open", "plan: premium plus", "customer for 100 days"]
 
 
 def test_only_drivers_that_push_up_become_reasons() -> None:
