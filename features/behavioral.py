@@ -1,7 +1,7 @@
 """Behavioral features: what customers do (the ``events`` table), as of each date.
 
 Windows are half-open, ``[T - w days, T)`` (see :mod:`features.timeline`). The query shape is the
-one STACK_NOTES measured to beat DuckDB: every row gets small integer columns once (days before T,
+one measured to beat DuckDB on this workload: every row gets small integer columns once (days before T,
 event-type code, channel bit), then ONE group-by per date range sums indicator columns. Active days
 and distinct channels are bit masks OR-ed per customer and counted with popcount, so no
 ``n_unique`` (slow) and no ``filter`` inside ``agg`` (forces the in-memory engine).
@@ -249,7 +249,7 @@ def build_behavioral(
     """Behavioral features per (as_of, customer) for customers with any event before as_of.
 
     ``partitions`` > 1 runs the streaming engine in that many sequential passes over hash buckets
-    of ``customer_id``, which bounds memory on large logs (STACK_NOTES).
+    of ``customer_id``, which bounds memory on large logs.
     """
     columns = set(events.collect_schema().names())
     lookback = lookback_days(windows, with_usual)

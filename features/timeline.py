@@ -1,10 +1,10 @@
 """As-of semantics: what "as of D" means in time, how rows fall into windows, which dates to snapshot.
 
-``as_of`` D is the instant D 00:00 in ``schedule.timezone`` (PRODUCT §4). Feature windows are
-half-open calendar-day windows ``[T - w days, T)``: a row at exactly ``T`` is the future, a row at
-exactly ``T - w days`` is inside. Because ``T`` is a local midnight, "inside the window" is the same
-as "its local calendar day lies in ``[D - w, D)``", so every family works on one integer per row,
-:func:`days_before`: ``1`` = the day before ``D``, ``w`` = the oldest day of a ``w``-day window,
+``as_of`` D is the instant D 00:00 in ``schedule.timezone`` (docs/dates-and-training.md). Feature
+windows are half-open calendar-day windows ``[T - w days, T)``: a row at exactly ``T`` is the
+future, a row at exactly ``T - w days`` is inside. Because ``T`` is a local midnight, "inside the
+window" is the same as "its local calendar day lies in ``[D - w, D)``", so every family works on
+one integer per row, :func:`days_before`: ``1`` = the day before ``D``, ``w`` = the oldest day of a ``w``-day window,
 ``<= 0`` = at or after ``T`` (never used by features).
 """
 
