@@ -1,35 +1,101 @@
-"""The `quietchurn` command line. Heavy libraries are imported inside commands so `--help` stays fast."""
+"""The `quietchurn` command line. Heavy libraries are imported inside commands so `--help` stays fast.
+
+An error the user can fix prints one message and a hint, no traceback (`--debug` shows it); which
+errors those are, and their exit codes, is flows/errors.py (docs/operations.md).
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
+from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from flows.runtime import apply_quiet_defaults
 
+_session: dict[str, Any] = {"debug": False, "config": None}  # this invocation: --debug, and the config once loaded
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _Group(TyperGroup):
+    """The root command: renders the errors of every subcommand (flows/errors.py)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):  # exits, aborts and usage errors: click's own
+            raise
+        except BrokenPipeError:  # `quietchurn ... | head`: the reader has gone, which is no error of ours
+            with suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/yellow]")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - every error ends in one message (or the traceback with --debug)
+            _report(exc, _session["debug"], _session["config"])
+
+
+def _report(exc: Exception, debug: bool, config) -> None:
+    from flows.errors import explain, redact, unexpected
+
+    explained = explain(exc, config) or unexpected(exc)
+    if debug:
+        err_console.print(traceback.format_exc(), markup=False, highlight=False, soft_wrap=True)
+    secrets = _secrets(config)
+    err_console.print(f"[red]error:[/red] {redact(explained.message, secrets)}", highlight=False, soft_wrap=True)
+    if not debug or explained.hint != "run again with --debug for the traceback":
+        err_console.print(f"[dim]hint:[/dim] {explained.hint}", highlight=False, soft_wrap=True)
+    raise typer.Exit(explained.exit_code) from None
+
+
+def _secrets(config) -> list[str]:
+    """The DSNs the config's environment variables hold: never printed."""
+    import os
+
+    if config is None:
+        return []
+    return [os.environ.get(env, "") for env in (config.source.dsn_env, config.sink.dsn_env) if env]
+
+
 app = typer.Typer(
     name="quietchurn",
+    cls=_Group,
     no_args_is_help=True,
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
-console = Console()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="On an error, show the full traceback (and Prefect's own logs).")] = False,
+) -> None:
     """Find customers who are unhappy but silent.
 
     Examples:
 
-        quietchurn demo        # simulate a company and run the pipeline on it
-        quietchurn simulate --customers 5000 --days 365 --seed 7 --out data/
-        quietchurn check-data --config configs/demo.yaml
+    ```sh
+    quietchurn demo        # simulate a company and run the pipeline on it
+    quietchurn simulate --customers 5000 --days 365 --seed 7 --out data/
+    quietchurn check-data --config configs/demo.yaml
+    quietchurn --debug run nightly --config configs/demo.yaml   # tracebacks on errors
+    ```
+
+    Exit codes: 0 done; 1 check-data found too little data, or an unexpected error; 2 something to
+    fix in the config, the data or the registry; 3 a database or server was unavailable: try again.
+    See docs/operations.md.
     """
+    _session.update(debug=debug, config=None)
 
 ConfigOption = Annotated[
     Path,
@@ -37,18 +103,30 @@ ConfigOption = Annotated[
 ]
 
 
+
+
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _load(path: Path | None):
-    from configs import ConfigError, load_config
+def _debug() -> bool:
+    return bool(_session["debug"])
 
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        _fail(str(exc))
+
+def _load(path: Path | None, *, source: bool = False, sink: bool = False):
+    """The config, remembered for error messages; the DSN variables the command needs must be set.
+
+    A missing variable is found here, before Prefect starts, not after an ingest's retries.
+    """
+    from configs import load_config
+
+    config = _session["config"] = load_config(path)
+    for needed, part, key in ((source, config.source, "source.dsn_env"), (sink, config.sink, "sink.dsn_env")):
+        if needed and part.kind == "postgres" and not os.environ.get(part.dsn_env or ""):
+            _fail(f"environment variable {part.dsn_env} ({key}) is not set: it must hold the PostgreSQL DSN, e.g. "
+                  f"export {part.dsn_env}='postgresql://user@host:5432/db' (docs/operations.md)")
+    return config
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -57,7 +135,7 @@ def _parse_date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected a date like 2026-01-31, got {value!r}") from None
+        raise typer.BadParameter(f"expected a date YYYY-MM-DD like 2025-12-01, got {value!r}") from None
 
 
 @app.command()
@@ -66,14 +144,16 @@ def simulate(
     customers: Annotated[int, typer.Option(min=100, max=5_000_000, help="Customers in the simulated company.")] = 20_000,
     days: Annotated[int, typer.Option(min=30, max=3650, help="Days of history; the simulated today is start + days.")] = 365,
     seed: Annotated[int, typer.Option(min=0, help="Random seed: a seed always gives the same world.")] = 42,
-    start: Annotated[str | None, typer.Option(help="First simulated day (YYYY-MM-DD); fixed default.")] = None,
+    start: Annotated[str | None, typer.Option(metavar="DATE", help="First simulated day, YYYY-MM-DD (default 2025-01-01).")] = None,
 ) -> None:
     """Write a synthetic company's input tables (and its hidden ground truth, apart).
 
     Examples:
 
-        quietchurn simulate --out data/      # 20,000 customers, 1 year, seed 42
-        quietchurn simulate --customers 2000 --days 240 --seed 7 --start 2024-03-01 --out /tmp/small
+    ```sh
+    quietchurn simulate --out data/      # 20,000 customers from 2025-01-01, 1 year (today = 2026-01-01), seed 42
+    quietchurn simulate --customers 2000 --days 240 --seed 7 --start 2024-03-01 --out /tmp/small
+    ```
     """
     from simulator import DEFAULT_START, write_world
 
@@ -84,29 +164,35 @@ def simulate(
     console.print(f"Ground truth (never read by the pipeline): {out / 'ground_truth'}")
 
 
+AS_OF_HELP = "Run date YYYY-MM-DD (default: today in schedule.timezone; for simulated data, the simulated today)."
+AsOfOption = Annotated[str | None, typer.Option("--as-of", metavar="DATE", help=AS_OF_HELP)]
+
+
 @app.command("check-data")
 def check_data(
     config: ConfigOption,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Data observed until this date (default: today, or the simulated today).")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", metavar="DATE", help="Data observed until this date, YYYY-MM-DD (default: today, or the simulated today)."),
+    ] = None,
 ) -> None:
     """Data-sufficiency and quality report for the configured sources, before any training.
 
-    Exits non-zero, with the reason, when the data cannot support training.
+    Exits 1, with the reason, when the data cannot support training.
 
-    Example:
+    Examples:
 
-        quietchurn check-data --config configs/demo.yaml
+    ```sh
+    quietchurn check-data --config configs/demo.yaml
+    quietchurn check-data --config configs/demo.yaml --as-of 2025-12-01
+    ```
     """
-    from features.contract import ContractError
     from flows.check_data import build_report, render_report
     from flows.runtime import default_as_of
 
-    cfg = _load(config)
+    cfg = _load(config, source=True)
     observed_until = _parse_date(as_of) or default_as_of(cfg)
-    try:
-        report, _ = build_report(cfg, observed_until)
-    except ContractError as exc:
-        _fail(str(exc))
+    report, _ = build_report(cfg, observed_until)
     render_report(report, console)
     if not report.ok:
         raise typer.Exit(1)
@@ -123,26 +209,27 @@ def demo(
     Everything lands under .quietchurn/demo in the current directory (configs/demo.yaml);
     re-running regenerates the same world and scores it again.
 
-    Example:
+    Examples:
 
-        quietchurn demo
-        quietchurn demo --customers 5000
+    ```sh
+    quietchurn demo
+    quietchurn demo --customers 5000
+    ```
     """
-    import os
     import shutil
 
     from configs import DEMO_CONFIG
+    from flows.runtime import use_workspace_prefect_home
 
     cfg = _load(DEMO_CONFIG)
-    prefect_home = cfg.workspace / "prefect"
-    os.environ.setdefault("PREFECT_HOME", str(prefect_home))  # the demo's runs stay in its workspace
+    use_workspace_prefect_home(cfg)  # before Prefect is imported: the demo's runs stay in its workspace
     from flows.demo_report import print_demo_report
     from simulator import DEFAULT_START, write_world
 
     started = datetime.now()
     if cfg.source.path.exists():
         shutil.rmtree(cfg.source.path)  # the simulated world is regenerated: same seed, same world
-    console.rule("1/2 Simulating a company")
+    console.rule("1/3 Simulating a company")
     summary = write_world(cfg.source.path, customers=customers, days=days, seed=seed, start=DEFAULT_START)
     console.print(f"{customers:,} customers over {days} days; simulated today = {summary.today}; data in {cfg.source.path}")
     console.rule("2/3 Training: ingest -> train -> gate (Prefect)")
@@ -151,7 +238,7 @@ def demo(
     console.rule("3/3 Nightly pipeline: ingest -> build_features -> score (Prefect; the fresh model is not retrained)")
     result = _run_flow("nightly", DEMO_CONFIG, summary.today.isoformat())
     result["train"], result["crowned_by_hand"] = trained, crowned_by_hand
-    print_demo_report(console, cfg, result, os.environ["PREFECT_HOME"], started)
+    print_demo_report(console, cfg, result, os.environ.get("PREFECT_HOME", "(PREFECT_API_URL)"), started)
 
 
 def _crown_if_refused(cfg, trained: dict) -> bool:
@@ -182,50 +269,90 @@ def scores(
     config: ConfigOption,
     top: Annotated[int, typer.Option(min=1, max=100_000, help="How many rows to print.")] = 20,
     silent_only: Annotated[bool, typer.Option("--silent-only", help="Only silent-dissatisfied customers, by silent_rank.")] = False,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Scores of this date (default: the newest).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="DATE", help="Scores of this date, YYYY-MM-DD (default: the newest).")] = None,
 ) -> None:
     """Print the scored table, most at risk first.
 
     Examples:
 
-        quietchurn scores --config configs/demo.yaml --top 20
-        quietchurn scores --config configs/demo.yaml --silent-only --as-of 2026-01-01
+    ```sh
+    quietchurn scores --config configs/demo.yaml --top 20
+    quietchurn scores --config configs/demo.yaml --silent-only --as-of 2026-01-01
+    ```
     """
     from flows.views import print_scores
     from sinks import open_sink
 
-    cfg = _load(config)
+    cfg = _load(config, sink=True)
     frame = open_sink(cfg.sink).read_scores(_parse_date(as_of))
     print_scores(console, frame, top, silent_only)
 
 
-run_app = typer.Typer(help="Run one flow now, locally (Prefect's local API unless PREFECT_API_URL is set).", no_args_is_help=True)
+run_app = typer.Typer(
+    help="""Run one flow now, locally (Prefect's temporary local API unless PREFECT_API_URL is set).
+
+Each run prints a line per finished step with its time, then its summary. Runs and their logs are
+kept in `<workspace>/prefect` (PREFECT_HOME), unless PREFECT_HOME or PREFECT_API_URL is set.
+
+Examples:
+
+```sh
+quietchurn run nightly --config configs/demo.yaml
+quietchurn run train --config configs/demo.yaml --as-of 2025-12-01
+quietchurn run score --config configs/demo.yaml
+quietchurn --debug run ingest --config configs/demo.yaml   # tracebacks on errors
+```
+""",
+    no_args_is_help=True,
+)
 app.add_typer(run_app, name="run")
 
-AsOfOption = Annotated[
-    str | None,
-    typer.Option("--as-of", help="Run date YYYY-MM-DD (default: today in schedule.timezone; for simulated data, the simulated today)."),
-]
+
+@contextmanager
+def _prefect_session(cfg):
+    """Prefect set up for a run from the terminal: its home in the workspace, quiet console with
+    progress lines, its temporary server stopped even if this process is killed; leftovers of killed
+    runs cleaned first (flows/leftovers.py)."""
+    from flows.leftovers import clean_after_killed_runs, release_workspace
+    from flows.runtime import use_workspace_prefect_home
+
+    home = use_workspace_prefect_home(cfg)  # before Prefect is imported
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.console import quiet_prefect_console, show_progress
+
+    if not _debug():
+        quiet_prefect_console()
+    show_progress(err_console)
+    for line in clean_after_killed_runs(cfg):
+        err_console.print(f"[yellow]cleaned after a killed run:[/yellow] {line}", highlight=False, soft_wrap=True)
+    if not PREFECT_API_URL.value():
+        from flows.watchdog import guard_children
+
+        guard_children()
+        where = f" (PREFECT_HOME={home})" if home else ""
+        err_console.print(f"[dim]starting Prefect's temporary local API{where} ...[/dim]", highlight=False, soft_wrap=True)
+    try:
+        yield
+    finally:
+        release_workspace(cfg.workspace)
 
 
 def _run_flow(name: str, config: Path, as_of: str | None, **params):
-    """Call a flow in-process with the resolved config path; a contract error becomes a clean exit."""
-    from features.contract import ContractError
-    from flows import pipeline
-    from flows.pipeline import PipelineError
+    """Call a flow in-process with the resolved config path (its errors are rendered by the root group)."""
+    cfg = _load(config, source=True, sink=True)  # fail fast with key paths before Prefect starts
+    day = _parse_date(as_of)
+    with _prefect_session(cfg):
+        from flows import pipeline
 
-    flows = {
-        "ingest": pipeline.ingest,
-        "features": pipeline.build_features,
-        "train": pipeline.train,
-        "score": pipeline.score_flow,
-        "nightly": pipeline.nightly,
-    }
-    _load(config)  # fail fast with key paths before Prefect starts
-    try:
-        return flows[name](str(config.resolve()), _parse_date(as_of), **params)
-    except (ContractError, PipelineError) as exc:
-        _fail(str(exc))
+        flows = {
+            "ingest": pipeline.ingest,
+            "features": pipeline.build_features,
+            "train": pipeline.train,
+            "score": pipeline.score_flow,
+            "nightly": pipeline.nightly,
+        }
+        return flows[name](str(config.resolve()), day, **params)
 
 
 @run_app.command("ingest")
@@ -234,7 +361,9 @@ def run_ingest(config: ConfigOption, as_of: AsOfOption = None) -> None:
 
     Example:
 
-        quietchurn run ingest --config configs/demo.yaml --as-of 2026-01-01
+    ```sh
+    quietchurn run ingest --config configs/demo.yaml --as-of 2026-01-01
+    ```
     """
     result = _run_flow("ingest", config, as_of)
     console.print(f"Snapshot {result['snapshot']} ({result['rejects']:,} rejected rows recorded).")
@@ -250,7 +379,9 @@ def run_features(
 
     Example:
 
-        quietchurn run features --config configs/demo.yaml --as-of 2026-01-01 --out features.parquet
+    ```sh
+    quietchurn run features --config configs/demo.yaml --as-of 2026-01-01 --out features.parquet
+    ```
     """
     result = _run_flow("features", config, as_of, out=str(out.resolve()) if out else None)
     console.print(f"Feature frame {result['rows']:,} rows x {result['columns']} columns -> {result['path']}")
@@ -260,15 +391,24 @@ def run_features(
 def run_train(config: ConfigOption, as_of: AsOfOption = None) -> None:
     """Train, evaluate out of time, log to MLflow, register, and gate the `champion` alias.
 
-    Example:
+    Examples:
 
-        quietchurn run train --config configs/demo.yaml
+    ```sh
+    quietchurn run train --config configs/demo.yaml
+    quietchurn run train --config configs/demo.yaml --as-of 2025-12-01
+    ```
     """
     result = _run_flow("train", config, as_of)
     state = "promoted to champion" if result["promoted"] else "registered (not promoted)"
-    console.print(f"Version {result['version']} {state}: {result['reason']}")
+    console.print(f"Version {result['version']} {state}: {result['reason']}", highlight=False)
     for note in result["notes"]:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", highlight=False)
+
+
+def _print_summary(markdown: str) -> None:
+    from rich.markdown import Markdown
+
+    console.print(Markdown(markdown))
 
 
 @run_app.command("score")
@@ -277,10 +417,12 @@ def run_score(config: ConfigOption, as_of: AsOfOption = None) -> None:
 
     Example:
 
-        quietchurn run score --config configs/demo.yaml --as-of 2026-01-01
+    ```sh
+    quietchurn run score --config configs/demo.yaml --as-of 2026-01-01
+    ```
     """
     result = _run_flow("score", config, as_of)
-    console.print(result["summary_markdown"], markup=False, highlight=False)
+    _print_summary(result["summary_markdown"])
 
 
 @run_app.command("nightly")
@@ -293,11 +435,13 @@ def run_nightly(
 
     Examples:
 
-        quietchurn run nightly --config configs/demo.yaml
-        quietchurn run nightly --config configs/demo.yaml --as-of 2026-01-31 --retrain
+    ```sh
+    quietchurn run nightly --config configs/demo.yaml
+    quietchurn run nightly --config configs/demo.yaml --as-of 2025-12-01 --retrain
+    ```
     """
     result = _run_flow("nightly", config, as_of, retrain=retrain)
-    console.print(result["score"]["summary_markdown"], markup=False, highlight=False)
+    _print_summary(result["score"]["summary_markdown"])
 
 
 @app.command()
@@ -307,29 +451,42 @@ def serve(
 ) -> None:
     """Serve the nightly (on `schedule.cron`), train and score deployments until Ctrl-C or SIGTERM.
 
-    Without PREFECT_API_URL it starts a local Prefect server (database in the workspace) and prints
-    its UI address; Prefect's temporary server would never fire the schedule. One run at a time.
+    Without PREFECT_API_URL it starts a local Prefect server (database in `<workspace>/prefect`) and
+    prints its UI address; Prefect's temporary server would never fire the schedule. One run at a time.
 
     Examples:
 
-        quietchurn serve --config configs/demo.yaml
-        PREFECT_API_URL=http://127.0.0.1:4200/api quietchurn serve --config configs/acme.yaml
-        prefect deployment run 'nightly/demo' --param as_of=2026-01-31 --param retrain=true
-        prefect deployment run 'score/demo'
+    ```sh
+    quietchurn serve --config configs/demo.yaml
+    PREFECT_API_URL=http://127.0.0.1:4200/api quietchurn serve --config configs/acme.yaml
+    prefect deployment run 'nightly/demo' --param as_of=2025-12-01 --param retrain=true
+    prefect deployment run 'score/demo'
+    ```
     """
-    from configs import ConfigError
-    from flows.serve import ServerUnavailable, serve_forever
+    from flows.runtime import use_workspace_prefect_home
 
-    _load(config)  # fail fast with key paths before any server starts
-    try:
-        serve_forever(config, port, announce=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
-    except ConfigError as exc:
-        _fail(str(exc))
-    except ServerUnavailable as exc:
-        _fail(str(exc), code=1)
+    cfg = _load(config, source=True, sink=True)  # fail fast with key paths before any server starts
+    use_workspace_prefect_home(cfg)  # before Prefect is imported
+    from flows.serve import serve_forever
+
+    serve_forever(config, port, announce=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
 
 
-model_app = typer.Typer(help="Move the `champion` alias of the registered model by hand.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="""Move the `champion` alias of the registered model by hand.
+
+The champion is the version nightly scoring uses. Training promotes a version only when it beats
+the baselines and the current champion (training.gate); these commands override that by hand.
+
+Examples:
+
+```sh
+quietchurn model promote --config configs/demo.yaml --version 2
+quietchurn model rollback --config configs/demo.yaml
+```
+""",
+    no_args_is_help=True,
+)
 app.add_typer(model_app, name="model")
 
 
@@ -342,7 +499,9 @@ def model_promote(
 
     Example:
 
-        quietchurn model promote --config configs/demo.yaml --version 3
+    ```sh
+    quietchurn model promote --config configs/demo.yaml --version 1
+    ```
     """
     from mlflow.exceptions import MlflowException
 
@@ -362,7 +521,9 @@ def model_rollback(config: ConfigOption) -> None:
 
     Example:
 
-        quietchurn model rollback --config configs/demo.yaml
+    ```sh
+    quietchurn model rollback --config configs/demo.yaml
+    ```
     """
     from mlflow.exceptions import MlflowException
 

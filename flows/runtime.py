@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from configs import Config
@@ -23,6 +24,22 @@ _QUIET_ENV = {
 def apply_quiet_defaults() -> None:
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def use_workspace_prefect_home(config: Config) -> Path | None:
+    """Point PREFECT_HOME at `<workspace>/prefect`, so that Prefect's database there holds this config's
+    runs (`PREFECT_HOME=<workspace>/prefect prefect server start` shows them), unless the user chose a
+    home or a server (PREFECT_HOME / PREFECT_API_URL). Must run before Prefect is imported; returns the
+    home it set, or None. The user's Prefect profiles (~/.prefect/profiles.toml) stay in use."""
+    if os.environ.get("PREFECT_HOME") or os.environ.get("PREFECT_API_URL"):
+        return None
+    default_profiles = Path.home() / ".prefect" / "profiles.toml"
+    if default_profiles.is_file():
+        os.environ.setdefault("PREFECT_PROFILES_PATH", str(default_profiles))
+    home = (config.workspace / "prefect").resolve()
+    home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
+    os.environ["PREFECT_HOME"] = str(home)
+    return home
 
 
 def simulated_today(config: Config) -> date | None:

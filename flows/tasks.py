@@ -33,12 +33,14 @@ def _retry_unless_bad_input(task, task_run, state) -> bool:
         state.result()
     except ContractError:
         return False
-    except Exception:  # noqa: BLE001 - anything else may be transient (network, locks)
-        return True
+    except Exception as exc:  # noqa: BLE001 - anything else may be transient (network, locks)
+        return getattr(exc, "retryable", True)  # e.g. a DuckDB lock wait that has already waited its time
     return False
 
 
 def uncached_task(**kwargs):
+    if kwargs.get("retries"):  # every retried task retries outages only
+        kwargs.setdefault("retry_condition_fn", _retry_unless_bad_input)
     return task(cache_policy=NO_CACHE, **kwargs)
 
 

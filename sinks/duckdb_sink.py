@@ -26,6 +26,8 @@ _FIRST_RETRY_S, _LONGEST_RETRY_S = 0.05, 2.0
 class DuckDBLockedError(RuntimeError):
     """Another process held the DuckDB file for longer than the sink was willing to wait."""
 
+    retryable = False  # the wait was the retry: a task retry would only wait as long again
+
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
@@ -54,7 +56,8 @@ class DuckDBSink(Sink):
     @contextmanager
     def _connect(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection to the file, waiting (exponential backoff, bounded) while another process holds it."""
-        deadline = time.monotonic() + self.lock_timeout_s
+        started = time.monotonic()
+        deadline = started + self.lock_timeout_s
         pause = _FIRST_RETRY_S
         while True:
             try:
@@ -65,12 +68,12 @@ class DuckDBSink(Sink):
                 if not _is_lock_conflict(error):
                     raise
                 if remaining <= 0:
+                    said = str(error).strip().splitlines()[0]
                     raise DuckDBLockedError(
-                        f"could not open {self.path} for {'reading' if read_only else 'writing'}: another process "
-                        f"holds a lock on the DuckDB file and did not release it within {self.lock_timeout_s:g} s. "
-                        "DuckDB allows one writer, and a process holding the file open blocks writers. "
-                        "Readers (BI tools, notebooks) should open it read-only (duckdb.connect(path, read_only=True)) "
-                        f"and disconnect between queries. DuckDB said: {error}"
+                        f"could not open {self.path} for {'reading' if read_only else 'writing'}: another process holds a lock on "
+                        f"the DuckDB file and held it for all of the {time.monotonic() - started:.0f} s waited. "
+                        "A process with the file open, even read-only, blocks writers; read the scores between runs, from a "
+                        f"copy of the file, or from a Parquet/PostgreSQL sink (docs/operations.md). DuckDB said: {said}"
                     ) from error
                 time.sleep(min(pause, remaining))
                 pause = min(pause * 2, _LONGEST_RETRY_S)
