@@ -10,12 +10,12 @@ Only declared PII is dropped, so a text column nobody declared (a note, an e-mai
 not become a category by default: a text attribute is a category only when it has at most
 MAX_CATEGORIES labels and, beyond SMALL_VOCABULARY labels, when its labels repeat (at most
 MAX_LABEL_SHARE of the customers with a value). Anything else is free text or an identifier,
-skipped with the reason kept in the schema and logged (docs/reasons-and-flags.md).
+skipped with the reason kept in the schema (and said by training and check-data:
+:func:`skipped_notes`; docs/reasons-and-flags.md).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -37,8 +37,6 @@ SMALL_VOCABULARY = 20
 MAX_LABEL_SHARE = 0.05
 _KEYS = ("customer_id", "signup_at")
 
-log = logging.getLogger(__name__)
-
 
 def _spec(
     table: str, name: str, description: str, reason: str, direction: int, dtype: str = "Int32", absent: float | None = None, missing: str | None = None
@@ -50,10 +48,19 @@ def free_text(labels: int, customers: int) -> str | None:
     """Why a text attribute with ``labels`` distinct values among ``customers`` with a value is no
     category, or None when it is one."""
     if labels > MAX_CATEGORIES:
-        return f"{labels} distinct values (a category has at most {MAX_CATEGORIES})"
+        return f"{labels:,} distinct values (a category has at most {MAX_CATEGORIES})"
     if labels > SMALL_VOCABULARY and labels > MAX_LABEL_SHARE * customers:
-        return f"{labels} distinct values among {customers} customers (beyond {SMALL_VOCABULARY} values, a category's values repeat: at most {MAX_LABEL_SHARE:.0%} of customers)"
+        return f"{labels:,} distinct values among {customers:,} customers (beyond {SMALL_VOCABULARY} values, a category's values repeat: at most {MAX_LABEL_SHARE:.0%} of customers)"
     return None
+
+
+def skipped_notes(skipped: Mapping[str, str]) -> list[str]:
+    """What to tell the user about text attributes that are no features (training and check-data say it)."""
+    return [
+        f"customers.{column} is not a feature: {why}; list it in source.exclude, or in source.pii if it holds personal data "
+        "(only declared PII is dropped; docs/reasons-and-flags.md)"
+        for column, why in skipped.items()
+    ]
 
 
 def learn_attributes(customers: pl.LazyFrame, config: Config, until: datetime) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, str]]:
@@ -71,8 +78,6 @@ def learn_attributes(customers: pl.LazyFrame, config: Config, until: datetime) -
     counted = before.select([pl.col(c).cast(pl.String).drop_nulls().n_unique().alias(c) for c in text] + [pl.col(text).count().name.suffix("__n")]).collect()
     skipped = {c: why for c in text if (why := free_text(counted[c].item(), counted[f"{c}__n"].item())) is not None}
     kept = [c for c in text if c not in skipped]
-    for column, why in skipped.items():
-        log.warning("customers.%s is not a feature: %s; list it in source.pii or source.exclude to silence this", column, why)
     if not kept:
         return numeric, {}, skipped
     seen = before.select([pl.col(c).cast(pl.String).drop_nulls().unique().sort().implode() for c in kept]).collect()

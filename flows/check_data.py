@@ -10,6 +10,7 @@ from rich.table import Table
 
 from configs import Config
 from features.labels import label_churn
+from features.relationship import learn_attributes, skipped_notes
 from features.ingest import Ingested, RejectLimitError, stream_tables
 from features.sufficiency import (
     SufficiencyReport,
@@ -18,6 +19,7 @@ from features.sufficiency import (
     survey_facts,
     table_facts,
 )
+from features.timeline import as_of_instant
 from flows.workspace import SnapshotStager, read_snapshot
 
 
@@ -56,6 +58,8 @@ def report_from_load(config: Config, ingested: Ingested, tables: dict[str, pl.La
         churn_base_rate=churn_base_rate(tables, config, history.last_snapshot, observed_until),
         history_problem=history_problem,
     )
+    until = as_of_instant(observed_until, config.schedule.timezone)
+    report.warnings += skipped_notes(learn_attributes(tables["customers"], config, until)[2])  # free-text columns
     return assess(report, config)
 
 

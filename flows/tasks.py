@@ -18,6 +18,7 @@ from configs import Config, load_config
 from features.contract import ContractError
 from features.ingest import Ingested, RejectLimitError, stream_tables
 from features.invitations import build_invitation_frame
+from features.relationship import skipped_notes
 from features.snapshots import build_scoring_frame, build_training_frame, training_schema
 from flows import workspace
 from models.bundle import ModelBundle
@@ -111,6 +112,8 @@ def read_snapshot(snapshot: str) -> dict[str, pl.LazyFrame]:
 def training_frames(config: Config, tables, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame | None, TrainingInputs]:
     """Snapshots with labels for the churn model, invitations with features for the satisfaction model."""
     schema = training_schema(tables, config, as_of)
+    for note in skipped_notes(schema.vocabulary.skipped):  # free-text customers columns
+        get_run_logger().warning(note)
     training = build_training_frame(tables, config, as_of, schema=schema)
     first = training["as_of"].min()
     invitations = build_invitation_frame(tables, config, schema, first, as_of)

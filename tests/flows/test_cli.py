@@ -68,3 +68,14 @@ def test_a_bad_config_exits_with_the_key_path(tmp_path):
     result = runner.invoke(app, ["check-data", "--config", str(bad)])
     assert result.exit_code == 2
     assert "scoring.capacity" in result.output
+
+
+def test_check_data_says_which_free_text_columns_are_no_features(flow_config):
+    # email and name undeclared as PII: still no features, and check-data says why
+    result = runner.invoke(app, ["check-data", "--config", str(flow_config(source={"pii": {}}))])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "customers.email is not a feature: 1" in text and "source.pii" in text
+    assert "customers.plan is not a feature" not in text
+    declared = runner.invoke(app, ["check-data", "--config", str(flow_config())])
+    assert "is not a feature" not in declared.output
