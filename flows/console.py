@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 
 from rich.console import Console
 
@@ -76,7 +75,6 @@ def quiet_prefect_console() -> None:
         handler.format = _without_traceback(handler.format)
         handler._quietchurn_quiet = True
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # "Creating initial MLflow database tables..."
-    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
 
 
 class StepProgress(logging.Handler):

@@ -48,7 +48,7 @@ def matching_children(parent: int, marker: str) -> dict[int, str]:
             continue
         pid = int(entry.name)
         stat = _stat(pid)
-        if stat and stat[0] == parent and marker in _cmdline(pid):
+        if stat and stat[0] == parent and pid != os.getpid() and marker in _cmdline(pid):  # not the watchdog itself
             found[pid] = stat[1]
     return found
 
