@@ -21,6 +21,7 @@ from configs import Config
 from features import behavioral, labels, operational, population, relationship, survey
 from features.catalog import Feature, FeatureSchema, FeatureSpec, Vocabulary, usual_name
 from features.population import Tables, lazy
+from features.sufficiency import CannotTrain
 from features.timeline import EPOCH, as_of_instant, dates_frame, latest_snapshot, local_day, snapshot_dates
 
 __all__ = [
@@ -200,7 +201,7 @@ def data_starts(tables: Tables, config: Config) -> date:
     """The first local day of the events log (the behavioral history's start)."""
     first = lazy(tables, "events").select(local_day("ts", config.schedule.timezone).min()).collect(engine="streaming").item()
     if first is None:
-        raise ValueError("events holds no rows: there is no behavior to build features from")
+        raise CannotTrain("cannot train: events holds no rows, so there is no behavior to learn from; load the events table")
     return EPOCH + timedelta(days=first)
 
 

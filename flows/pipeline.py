@@ -1,7 +1,9 @@
 """The Prefect flows: ingest -> build_features -> train (when needed) -> score, composed by nightly.
 
 Flows take a config path and an as-of date and hand each other references (snapshot folders,
-feature files, model versions), never DataFrames. Their bodies only sequence tasks.
+feature files, model versions), never DataFrames. Their bodies only sequence tasks. Every flow
+first refuses an as-of the data does not cover (docs/dates-and-training.md), and `score` a
+missing champion, before anything big is read.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from features.contract import ContractError
 from flows import tasks, workspace
 from flows.runtime import default_as_of
 from flows.score_tasks import publish_summary, record_score_run, score, write_scores
+from flows.tasks import PipelineError
 
-
-class PipelineError(RuntimeError):
-    """A run that cannot go on for a reason the user can fix (no champion, ...); the message says how."""
+__all__ = ["PipelineError", "build_features", "ingest", "nightly", "score_flow", "train"]
 
 
 def _run_id() -> str:
@@ -30,14 +31,29 @@ def _as_of(config, as_of: date | None) -> date:
     return as_of or default_as_of(config)
 
 
+def _committed(config, as_of: date) -> str | None:
+    """This date's snapshot folder when one has been committed."""
+    path = workspace.snapshot_dir(config, as_of)
+    return str(path) if (path / "manifest.json").is_file() else None
+
+
+def _covered_as_of(config, as_of: date | None) -> date:
+    """The run date, refused (DataCoverageError) when the events do not cover it: checked on this
+    date's snapshot when there is one (cheap), else on the source."""
+    as_of = _as_of(config, as_of)
+    tasks.check_coverage(config, as_of, _committed(config, as_of))
+    return as_of
+
+
 @flow(name="ingest")
 def ingest(config_path: str, as_of: date | None = None) -> dict:
     """Sources -> validated, dated snapshot in the workspace; rejects recorded in the sink."""
     config = tasks.read_config(config_path)
     as_of = _as_of(config, as_of)
+    tasks.check_coverage(config, as_of)
     staged = tasks.stage_snapshot(config, as_of)
     try:
-        rejected = tasks.record_rejects(config, staged.ingested.rejects, _run_id())
+        rejected = tasks.record_rejects(config, staged, as_of, _run_id())
         if staged.limit_error:
             raise ContractError(staged.limit_error)
         snapshot = tasks.commit_snapshot(staged, as_of, _run_id())
@@ -50,15 +66,14 @@ def ingest(config_path: str, as_of: date | None = None) -> dict:
 
 def _snapshot(config_path: str, config, as_of: date) -> str:
     """This date's snapshot, ingesting first when there is none."""
-    path = workspace.snapshot_dir(config, as_of)
-    return str(path) if (path / "manifest.json").is_file() else ingest(config_path, as_of)["snapshot"]
+    return _committed(config, as_of) or ingest(config_path, as_of)["snapshot"]
 
 
 @flow(name="build_features")
 def build_features(config_path: str, as_of: date | None = None, out: str | None = None) -> dict:
     """The scoring feature frame as of a date (the champion's columns when there is one)."""
     config = tasks.read_config(config_path)
-    as_of = _as_of(config, as_of)
+    as_of = _covered_as_of(config, as_of)
     tables = tasks.read_snapshot(_snapshot(config_path, config, as_of))
     champion = tasks.load_champion(config)
     frame = tasks.scoring_features(config, tables, as_of, champion[0] if champion else None)
@@ -70,12 +85,12 @@ def build_features(config_path: str, as_of: date | None = None, out: str | None 
 def train(config_path: str, as_of: date | None = None) -> dict:
     """Train on snapshots up to as_of, log to MLflow, register, and gate the champion alias."""
     config = tasks.read_config(config_path)
-    as_of = _as_of(config, as_of)
+    as_of = _covered_as_of(config, as_of)
     snapshot = _snapshot(config_path, config, as_of)
     tables = tasks.read_snapshot(snapshot)
     training, invitations, inputs = tasks.training_frames(config, tables, as_of)
     result = tasks.fit_models(config, training, invitations, inputs)
-    registered = tasks.register_model(config, result, training, snapshot)
+    registered = tasks.register_model(config, result, training, snapshot, as_of)
     get_run_logger().info("version %s %s: %s", registered["version"], "promoted" if registered["promoted"] else "not promoted", registered["reason"])
     return registered
 
@@ -94,20 +109,16 @@ def score_flow(
     """
     started = datetime.now(UTC)
     config = tasks.read_config(config_path)
-    as_of = _as_of(config, as_of)
+    as_of = _covered_as_of(config, as_of)
+    tasks.require_champion(config, config_path)  # before ingesting: a missing champion needs no data to find
     snapshot = _snapshot(config_path, config, as_of)
-    champion = tasks.load_champion(config)
-    if champion is None:
-        raise PipelineError(
-            f"no model holds the alias {config.registered_model_name}@champion: run `quietchurn run train --config {config_path}` "
-            "or promote a version with `quietchurn model promote`"
-        )
-    bundle, lineage = champion
+    bundle, lineage = tasks.load_champion(config)
     tables = tasks.read_snapshot(snapshot)
-    features = tasks.read_features(features_path) if features_path else tasks.scoring_features(config, tables, as_of, bundle)
-    scored, surveys, warnings = score(config, features, bundle, as_of, list(tables), tables.get("customers"))
-    write_scores(config, scored, as_of, lineage, _run_id())
     manifest = workspace.read_manifest(Path(snapshot))
+    features = tasks.read_features(features_path) if features_path else tasks.scoring_features(config, tables, as_of, bundle)
+    rows = {name: table["accepted"] for name, table in manifest["tables"].items()}
+    scored, surveys, warnings = score(config, features, bundle, as_of, rows, tables.get("customers"))
+    write_scores(config, scored, as_of, lineage, _run_id())
     run = {
         "as_of": as_of,
         "flow_run_id": _run_id(),
@@ -140,6 +151,7 @@ def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) 
     if why:
         get_run_logger().info("training: %s", why)
         trained = train(config_path, as_of)
+    tasks.require_champion(config, config_path)  # the gate may have refused the first model
     features = build_features(config_path, as_of)
     scored = score_flow(config_path, as_of, features["path"], ingested, trained)
     return {"as_of": as_of.isoformat(), "ingest": ingested, "train": trained, "train_reason": why, "features": features, "score": scored}

@@ -10,15 +10,24 @@ from prefect.artifacts import create_markdown_artifact
 
 from configs import Config
 from flows.summary import scoring_markdown
-from flows.tasks import IO_RETRIES, IO_RETRY_DELAY_S, uncached_task
+from flows.tasks import IO_RETRIES, IO_RETRY_DELAY_S, PipelineError, uncached_task
 from models.bundle import ModelBundle
 from models.scoring import input_warnings, score_customers, survey_summary
 
 
 @uncached_task(name="score-customers")
-def score(config: Config, features: pl.DataFrame, bundle: ModelBundle, as_of: date, tables: list[str], customers: pl.LazyFrame | None) -> tuple[pl.DataFrame, dict, list[str]]:
-    """Pure: the churn_scores rows, the survey summary and any input warnings."""
-    warnings = input_warnings(bundle, tables, customers)
+def score(config: Config, features: pl.DataFrame, bundle: ModelBundle, as_of: date, rows: dict[str, int], customers: pl.LazyFrame | None) -> tuple[pl.DataFrame, dict, list[str]]:
+    """Pure: the churn_scores rows, the survey summary and any input warnings (``rows``: accepted rows per table).
+
+    No one to score is an error, not an empty success: it means the data does not describe this date."""
+    if features.height == 0:
+        raise PipelineError(
+            f"no customer is eligible at as-of {as_of}, so nothing was scored or written: eligible means signed up before it "
+            "and, by churn.definition, holding a subscription then ('subscription_end') or active within "
+            "churn.active_within_days before it ('inactivity'); check the customers, subscriptions and events tables "
+            "(docs/dates-and-training.md)"
+        )
+    warnings = input_warnings(bundle, rows, customers)
     for warning in warnings:
         get_run_logger().warning(warning)
     scored = score_customers(features, bundle, config, as_of)

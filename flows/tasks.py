@@ -19,7 +19,9 @@ from features.contract import ContractError
 from features.ingest import Ingested, RejectLimitError, stream_tables
 from features.invitations import build_invitation_frame
 from features.relationship import skipped_notes
-from features.snapshots import build_scoring_frame, build_training_frame, training_schema
+from features.snapshots import build_scoring_frame, build_training_frame, data_starts, training_schema
+from features.sources import time_bounds
+from features.sufficiency import require_coverage, require_history
 from flows import workspace
 from models.bundle import ModelBundle
 from models.train import TrainingInputs, TrainingResult, train_models
@@ -28,11 +30,15 @@ IO_RETRIES = 2
 IO_RETRY_DELAY_S = 5
 
 
+class PipelineError(RuntimeError):
+    """A run that cannot go on for a reason the user can fix (no champion, ...); the message says how."""
+
+
 def _retry_unless_bad_input(task, task_run, state) -> bool:
     """Retry outages, not contract violations: bad input stays bad however often it is read."""
     try:
         state.result()
-    except ContractError:
+    except (ContractError, PipelineError):
         return False
     except Exception as exc:  # noqa: BLE001 - anything else may be transient (network, locks)
         return getattr(exc, "retryable", True)  # e.g. a DuckDB lock wait that has already waited its time
@@ -50,6 +56,17 @@ def read_config(config_path: str) -> Config:
     return load_config(config_path)
 
 
+@uncached_task(name="check-coverage", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def check_coverage(config: Config, as_of: date, snapshot: str | None = None) -> None:
+    """Refuse an as-of the events do not cover (DataCoverageError), before anything big is read:
+    their first and newest time come from this date's snapshot when given, else from the source."""
+    if snapshot is None:
+        bounds = time_bounds(config.source, "events", "ts")
+    else:
+        bounds = workspace.read_snapshot(Path(snapshot))["events"].select(pl.col("ts").min(), pl.col("ts").max().alias("last")).collect().row(0)
+    require_coverage(bounds, as_of, config)
+
+
 @dataclass
 class StagedSnapshot:
     """A validated snapshot written to its staging folder, not yet in place, and what was rejected."""
@@ -59,7 +76,7 @@ class StagedSnapshot:
     limit_error: str | None  # the reject-limit breach, when there is one: the flow records rejects, then fails
 
 
-@uncached_task(name="stage-snapshot", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S, retry_condition_fn=_retry_unless_bad_input)
+@uncached_task(name="stage-snapshot", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def stage_snapshot(config: Config, as_of: date) -> StagedSnapshot:
     """Read and validate every configured table batch by batch, writing accepted rows straight into a
     staging folder: memory holds one batch, not the tables."""
@@ -95,11 +112,12 @@ def commit_snapshot(staged: StagedSnapshot, as_of: date, flow_run_id: str) -> st
 
 
 @uncached_task(name="record-rejects", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
-def record_rejects(config: Config, rejects: pl.DataFrame, flow_run_id: str) -> int:
+def record_rejects(config: Config, staged: StagedSnapshot, as_of: date, flow_run_id: str) -> int:
+    """Replace the as-of date's rejects of every table read (none now clears an earlier run's)."""
     from sinks import open_sink
 
-    if rejects.height:
-        open_sink(config.sink).append_rejects(rejects.with_columns(flow_run_id=pl.lit(flow_run_id)))
+    rejects = staged.ingested.rejects.with_columns(flow_run_id=pl.lit(flow_run_id, pl.String))
+    open_sink(config.sink).replace_rejects(rejects, as_of, list(staged.ingested.counts))
     return rejects.height
 
 
@@ -111,6 +129,7 @@ def read_snapshot(snapshot: str) -> dict[str, pl.LazyFrame]:
 @uncached_task(name="training-frames")
 def training_frames(config: Config, tables, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame | None, TrainingInputs]:
     """Snapshots with labels for the churn model, invitations with features for the satisfaction model."""
+    require_history(config, data_starts(tables, config), as_of)
     schema = training_schema(tables, config, as_of)
     for note in skipped_notes(schema.vocabulary.skipped):  # free-text customers columns
         get_run_logger().warning(note)
@@ -130,14 +149,14 @@ def fit_models(config: Config, training: pl.DataFrame, invitations: pl.DataFrame
 
 
 @uncached_task(name="register-model")
-def register_model(config: Config, result: TrainingResult, training: pl.DataFrame, snapshot: str) -> dict:
+def register_model(config: Config, result: TrainingResult, training: pl.DataFrame, snapshot: str, as_of: date) -> dict:
     """Log and register (not retried: a retried half-registration would leave a second version)."""
     from models.registry import log_and_register
 
     test = training.filter(pl.col("as_of") == result.split.test)
     manifest = workspace.read_manifest(Path(snapshot))
     ids = {"snapshot": snapshot, **{t: m["fingerprint"] for t, m in manifest["tables"].items()}}
-    registered = log_and_register(config, result, test, snapshot_ids=ids)
+    registered = log_and_register(config, result, test, snapshot_ids=ids, as_of=as_of)
     return {
         "run_id": registered.run_id,
         "version": registered.version,
@@ -162,6 +181,18 @@ def load_champion(config: Config) -> tuple[ModelBundle, dict] | None:
     bundle = load_bundle(f"models:/{config.registered_model_name}/{version.version}")
     lineage = {"model_name": config.registered_model_name, "model_version": str(version.version), "mlflow_run_id": version.run_id}
     return bundle, lineage
+
+
+@uncached_task(name="require-champion", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def require_champion(config: Config, config_path: str) -> None:
+    """Fail (PipelineError, not retried) before any work when no version holds the champion alias."""
+    from models.registry import champion_version, client_for
+
+    if champion_version(client_for(config), config.registered_model_name) is None:
+        raise PipelineError(
+            f"no model holds the alias {config.registered_model_name}@champion: run `quietchurn run train --config {config_path}` "
+            "(or `quietchurn run nightly --config ... --retrain`), or promote a version with `quietchurn model promote`"
+        )
 
 
 @uncached_task(name="needs-training", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)

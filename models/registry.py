@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from configs import Config
+from features.sufficiency import CannotTrain
 from models import plots
 from models.boosting import to_matrix
 from models.metrics import ranking_metrics
@@ -126,14 +127,38 @@ def gate(config: Config, metrics: dict[str, float], champion_value: float | None
     return GateDecision(True, f"{name} {new:.4f} beats {', '.join(f'{k} {v:.4f}' for k, v in rivals.items())}; {champion_note}", rivals)
 
 
-def log_and_register(config: Config, result: TrainingResult, test: pl.DataFrame, *, snapshot_ids: dict[str, str] | None = None) -> RegisteredRun:
-    """One MLflow run: config, split dates, data ids, features, params, metrics, plots and the model; then the gate."""
+def refuse_unusable_metrics(config: Config, metrics: dict[str, float], test: pl.DataFrame, test_date: date) -> None:
+    """Raise CannotTrain when a metric of the model itself (``test_*``, the gate's) is NaN or infinite:
+    such a model cannot be judged, so it must not become a version, let alone the champion."""
+    bad = sorted(k for k, v in metrics.items() if (k.startswith("test_") or k == config.training.gate.metric) and not np.isfinite(v))
+    if not bad:
+        return
+    churned, n = int(test[LABEL].sum()), test.height
+    if n == 0:
+        why = f"the test snapshot {test_date} holds no customers"
+    elif churned in (0, n):
+        why = f"the test snapshot {test_date} has {'no churners' if churned == 0 else 'only churners'} ({churned:,} of {n:,} customers churned)"
+    else:
+        why = f"the test snapshot {test_date} ({churned:,} of {n:,} customers churned) gave non-finite values"
+    raise CannotTrain(
+        f"cannot register the model: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} NaN or infinite because {why}; "
+        "no version was registered and the champion is unchanged (docs/dates-and-training.md)"
+    )
+
+
+def log_and_register(
+    config: Config, result: TrainingResult, test: pl.DataFrame, *, snapshot_ids: dict[str, str] | None = None, as_of: date | None = None
+) -> RegisteredRun:
+    """One MLflow run, named after the training as-of: config, split dates, data ids, features, params,
+    metrics, plots and the model; then the gate. Refused before anything is logged when a model metric is NaN."""
+    refuse_unusable_metrics(config, result.metrics, test, result.split.test)
     client = client_for(config)
     ensure_experiment(client, config)
     capacity = config.scoring.capacity_for(test.height)
     champion_value, champion_note = evaluate_champion(client, config, result, test)
-    with mlflow.start_run(run_name=f"train-{result.split.test}") as run:
-        mlflow.log_params({**result.bundle.metadata, "gate_metric": config.training.gate.metric, "seed": config.training.seed})
+    with mlflow.start_run(run_name=f"train-{as_of or result.split.test}") as run:
+        as_of_param = {"training_as_of": as_of.isoformat()} if as_of else {}
+        mlflow.log_params({**result.bundle.metadata, **as_of_param, "gate_metric": config.training.gate.metric, "seed": config.training.seed})
         mlflow.log_params({f"lgbm_{k}": v for k, v in result.bundle.churn.booster_.params.items() if k != "categorical_feature"})
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items() if v is not None and np.isfinite(v)})
         mlflow.log_dict(config.dry_dict(), "config.json")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from features.sufficiency import CannotTrain
+
 
 @dataclass(frozen=True)
 class TimeSplit:
@@ -33,14 +35,20 @@ def split_by_time(dates: list[date], label_days: int) -> TimeSplit:
     """
     ordered = sorted(set(dates))
     if len(ordered) < 4:
-        raise ValueError(f"need at least 4 snapshot dates (2 train, 1 valid, 1 test), got {len(ordered)}: {ordered}")
+        raise CannotTrain(
+            f"cannot train: need at least 4 snapshot dates with labels (2 to train on, 1 to validate, 1 to test), got "
+            f"{len(ordered)} ({', '.join(map(str, ordered)) or 'none'}); provide more history or raise training.snapshots"
+        )
     test, valid = ordered[-1], ordered[-2]
     if valid + timedelta(days=label_days) > test:
-        raise ValueError(
-            f"validation snapshot {valid} labels run until {valid + timedelta(days=label_days)}, past the test "
+        raise CannotTrain(
+            f"cannot train: validation snapshot {valid} labels run until {valid + timedelta(days=label_days)}, past the test "
             f"snapshot {test}: training.step_days must be >= churn.horizon_days + churn.grace_days"
         )
     train = tuple(d for d in ordered[:-2] if d + timedelta(days=label_days) <= valid)
     if len(train) < 2:
-        raise ValueError(f"fewer than 2 training snapshots respect the embargo before {valid}: {ordered[:-2]}")
+        raise CannotTrain(
+            f"cannot train: fewer than 2 training snapshots respect the embargo before {valid}: {ordered[:-2]}; "
+            "training.step_days must be >= churn.horizon_days + churn.grace_days"
+        )
     return TimeSplit(train=train, valid=valid, test=test, label_days=label_days)

@@ -14,6 +14,7 @@ import polars as pl
 
 from configs import Config
 from features.catalog import FeatureSchema
+from features.sufficiency import CannotTrain, label_problem
 from models.baselines import LogisticBaseline, recency_score, survey_score
 from models.boosting import to_matrix
 from models.bundle import ModelBundle
@@ -93,6 +94,10 @@ def evaluate_on_test(test: pl.DataFrame, scores: dict[str, np.ndarray], capacity
 def train_churn(training: pl.DataFrame, spec: TrainingInputs, config: Config) -> tuple[ChurnModel, TimeSplit, dict]:
     dates = training["as_of"].unique().sort().to_list()
     split = split_by_time(dates, config.churn.horizon_days + config.churn.grace_days)
+    # checked before any fit: a fit on one class fails deep in LightGBM or the calibrator
+    problem = label_problem(training.select("as_of", LABEL), {"training": split.train, "validation": [split.valid], "test": [split.test]})
+    if problem:
+        raise CannotTrain(problem)
     parts = {
         "train": training.filter(pl.col("as_of").is_in(list(split.train))),
         "valid": training.filter(pl.col("as_of") == split.valid),

@@ -1,19 +1,20 @@
 """What every sink does, and the factory that picks one from `config.sink`.
 
 A sink validates frames against PRODUCT §4 (sinks/schema.py) once, here, and leaves storage to its
-subclass: replace one date of scores atomically, append rows, read tables back.
+subclass: replace one date of scores (or of rejects) atomically, append rows, read tables back.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from sinks.schema import CHURN_SCORES, REJECTS, SCORE_RUNS, Table, conform, conform_scores
+from sinks.schema import CHURN_SCORES, REJECTS, SCORE_RUNS, SinkSchemaError, Table, conform, conform_scores
 
 if TYPE_CHECKING:
     from configs.schema import SinkConfig
@@ -35,11 +36,15 @@ class Sink(ABC):
             row = pl.DataFrame([row])
         self._append(SCORE_RUNS, conform(row, SCORE_RUNS))
 
-    def append_rejects(self, frame: pl.DataFrame) -> None:
-        """Quarantine input rows (their `row` already JSON text with PII removed)."""
-        rejects = conform(frame, REJECTS)
-        if rejects.height:
-            self._append(REJECTS, rejects)
+    def replace_rejects(self, frame: pl.DataFrame, as_of: date, tables: Sequence[str]) -> None:
+        """Quarantine input rows (their `row` already JSON text with PII removed) under `as_of`, replacing
+        that date's earlier rejects of each of `tables` atomically, like a date of scores: ingesting a
+        date again leaves one copy, and a table with no rejects now has none left for the date."""
+        rejects = conform(frame.with_columns(as_of=pl.lit(as_of, pl.Date)), REJECTS)
+        stray = sorted(set(rejects["table_name"]) - set(tables))
+        if stray:
+            raise SinkSchemaError(f"rejects.table_name: rows for {stray}, not among the tables replaced {sorted(tables)}")
+        self._replace_rejects(rejects, as_of, sorted(set(tables)))
 
     def read_scores(self, as_of: date | None = None) -> pl.DataFrame:
         """One date's churn_scores (None: the newest date, i.e. latest_churn_scores)."""
@@ -57,6 +62,9 @@ class Sink(ABC):
 
     @abstractmethod
     def _replace_scores(self, scores: pl.DataFrame, as_of: date) -> None: ...
+
+    @abstractmethod
+    def _replace_rejects(self, rejects: pl.DataFrame, as_of: date, tables: list[str]) -> None: ...
 
     @abstractmethod
     def _append(self, table: Table, frame: pl.DataFrame) -> None: ...

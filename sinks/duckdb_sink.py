@@ -93,6 +93,8 @@ class DuckDBSink(Sink):
             try:
                 for table in (CHURN_SCORES, SCORE_RUNS, REJECTS):
                     connection.execute(_create_table_sql(table))
+                # files written before rejects carried the run's as-of
+                connection.execute(f"ALTER TABLE {_quote(REJECTS.name)} ADD COLUMN IF NOT EXISTS as_of DATE")
                 connection.execute(
                     f"CREATE VIEW IF NOT EXISTS {_quote(LATEST_SCORES_VIEW)} AS SELECT * FROM {_quote(CHURN_SCORES.name)} "
                     f"WHERE as_of = (SELECT max(as_of) FROM {_quote(CHURN_SCORES.name)})"
@@ -109,6 +111,11 @@ class DuckDBSink(Sink):
             connection.execute(f"DELETE FROM {_quote(CHURN_SCORES.name)} WHERE as_of = ?", [as_of])
             self.before_publish(as_of)
             _insert(connection, CHURN_SCORES, scores)
+
+    def _replace_rejects(self, rejects: pl.DataFrame, as_of: date, tables: list[str]) -> None:
+        with self._writing() as connection:
+            connection.execute(f"DELETE FROM {_quote(REJECTS.name)} WHERE as_of = ? AND list_contains(?, table_name)", [as_of, tables])
+            _insert(connection, REJECTS, rejects)
 
     def _append(self, table: Table, frame: pl.DataFrame) -> None:
         with self._writing() as connection:

@@ -1,8 +1,8 @@
 """Output tables as a Parquet dataset: `<path>/<table>/as_of=YYYY-MM-DD/*.parquet` (hive layout, the
-partition column lives in the directory name), `<path>/rejects/*.parquet`, and
+partition column lives in the directory name; rejects too, one file per date), and
 `<path>/latest_churn_scores/part-0.parquet`, a copy of the newest date.
 
-Nothing is written in place. A date of scores is written to a staging directory under
+Nothing is written in place. A date of scores (or of rejects) is written to a staging directory under
 `<path>/.staging/` (same file system, invisible to dataset readers), then swapped into place by rename:
 readers see the old date or the new one, never a half-written or duplicated one. Files are published
 with an atomic rename too. One writer at a time is assumed (the flows run one scoring run at once).
@@ -58,6 +58,17 @@ class ParquetSink(Sink):
             _replace_directory(staged, target)
         self._refresh_latest()
 
+    def _replace_rejects(self, rejects: pl.DataFrame, as_of: date, tables: list[str]) -> None:
+        """The date's partition rewritten whole: its other tables' rejects kept, these tables' replaced."""
+        target = self._partition(REJECTS, as_of)
+        kept = _read_files(REJECTS, sorted(target.glob("*.parquet"))).filter(~pl.col("table_name").is_in(tables))
+        with self._staging() as staging:
+            staged = staging / "partition"
+            staged.mkdir()
+            pl.concat([kept, rejects.drop("as_of")], how="vertical_relaxed").write_parquet(staged / _PART_FILE)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _replace_directory(staged, target)
+
     def _refresh_latest(self) -> None:
         """Rewrite latest_churn_scores from the newest date (a file swap: readers see one version or the other)."""
         newest = self._read_scores(None)
@@ -82,9 +93,12 @@ class ParquetSink(Sink):
         return self._read_partitions(CHURN_SCORES, dates[-1:])
 
     def _read_all(self, table: Table) -> pl.DataFrame:
-        if "as_of" in table.names:
-            return self._read_partitions(table, self._dates(table))
-        return _read_files(table, sorted((self.path / table.name).glob("*.parquet")))
+        top_level = _read_files(table, sorted((self.path / table.name).glob("*.parquet")))
+        if "as_of" not in table.names:
+            return top_level
+        # files beside the partitions are rejects written before they carried the run's as-of
+        undated = top_level.with_columns(as_of=pl.lit(None, pl.Date)).select(table.names)
+        return pl.concat([undated, self._read_partitions(table, self._dates(table))])
 
     def _dates(self, table: Table) -> list[date]:
         folder = self.path / table.name

@@ -1,6 +1,6 @@
 """Output tables in PostgreSQL (in `sink.schema`), written as Arrow through ADBC's COPY path.
 
-Every write is one transaction: replacing a date is DELETE + COPY, committed once, so readers see the
+Every write is one transaction: replacing a date (of scores, or of rejects) is DELETE + COPY, committed once, so readers see the
 old rows until the commit and the new ones after it. Writers of one schema take a transaction-level
 advisory lock, so two runs never interleave (readers are never blocked).
 """
@@ -80,6 +80,13 @@ class PostgresSink(Sink):
         for table in (CHURN_SCORES, SCORE_RUNS, REJECTS):
             if existing[table.name] is None:
                 cursor.execute(self._create_table_sql(table))
+        if existing[REJECTS.name] is not None:  # created before rejects carried the run's as-of
+            cursor.execute(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'as_of'",
+                (self.db_schema, REJECTS.name),
+            )
+            if not cursor.fetchone()[0]:
+                cursor.execute(f"ALTER TABLE {self._name(REJECTS.name)} ADD COLUMN as_of date")
         if existing[LATEST_SCORES_VIEW] is None:
             scores = self._name(CHURN_SCORES.name)
             cursor.execute(
@@ -92,6 +99,12 @@ class PostgresSink(Sink):
             cursor.execute(f"DELETE FROM {self._name(CHURN_SCORES.name)} WHERE as_of = $1", (as_of,))
             self.before_publish(as_of)
             self._ingest(cursor, CHURN_SCORES, scores)
+
+    def _replace_rejects(self, rejects: pl.DataFrame, as_of: date, tables: list[str]) -> None:
+        with self._writing() as cursor:
+            for name in tables:
+                cursor.execute(f"DELETE FROM {self._name(REJECTS.name)} WHERE as_of = $1 AND table_name = $2", (as_of, name))
+            self._ingest(cursor, REJECTS, rejects)
 
     def _append(self, table: Table, frame: pl.DataFrame) -> None:
         with self._writing() as cursor:

@@ -82,6 +82,9 @@ SCORE_RUNS = Table(
 REJECTS = Table(
     "rejects",
     (
+        # the run's as-of: a date's rejects are replaced per table when it is ingested again;
+        # null only for rows recorded before rejects carried it
+        Column("as_of", pl.Date(), nullable=True),
         *_columns("table_name reason", pl.String()),
         Column("row", pl.String()),  # JSON text, PII removed before it gets here
         Column("flow_run_id", pl.String()),

@@ -173,3 +173,108 @@ def test_ingest_streams_batches_into_one_snapshot_with_batch_independent_fingerp
     events = pq.ParquetFile(Path(batched["snapshot"]) / "events.parquet")
     assert events.metadata.num_row_groups == -(-whole["tables"]["events"]["read"] // 997)  # one row group per batch
     assert [p.name for p in (config.workspace / "snapshots").iterdir()] == [Path(whole["snapshot"]).name]  # no staging left
+
+
+# --- refusals before any work -------------------------------------------------------------------------
+
+
+def _nothing_written(config, tmp_path) -> None:
+    snapshots = config.workspace / "snapshots"
+    assert not snapshots.exists() or not any(snapshots.iterdir()), "a snapshot was taken"
+    assert not config.sink.path.exists(), "the sink was written"
+    assert not (tmp_path / "mlflow.db").exists(), "MLflow was touched"
+
+
+@pytest.mark.parametrize("name", ["ingest", "build_features", "train", "score_flow", "nightly"])
+def test_an_as_of_beyond_the_data_is_refused_by_every_flow_before_any_work(flow_config, tiny_world, tmp_path, name):
+    from datetime import timedelta
+
+    from features.sufficiency import DataCoverageError
+
+    path = flow_config()
+    config = load_config(path)
+    beyond = tiny_world[1] + timedelta(days=30)
+    with pytest.raises(DataCoverageError) as refused:
+        getattr(pipeline, name)(str(path), beyond)
+    newest = pl.read_parquet(tiny_world[0] / "events.parquet")["ts"].max()
+    assert f"as-of {beyond} is beyond the data: the newest event is {newest:%Y-%m-%d %H:%M} UTC" in str(refused.value)
+    assert "monitoring.max_staleness_hours (48)" in str(refused.value)
+    _nothing_written(config, tmp_path)
+
+
+def test_an_as_of_before_the_data_is_refused_and_the_simulated_today_accepted(flow_config, tiny_world, tmp_path):
+    from datetime import date
+
+    from features.sufficiency import DataCoverageError
+
+    path = flow_config()
+    config = load_config(path)
+    with pytest.raises(DataCoverageError, match="as-of 2017-01-01 is before the data: the first event is 2025-01-01"):
+        pipeline.train(str(path), date(2017, 1, 1))
+    _nothing_written(config, tmp_path)
+    assert pipeline.ingest(str(path))["as_of"] == tiny_world[1].isoformat()  # default as-of: the simulated today
+
+
+def test_score_without_a_champion_fails_before_ingesting(flow_config, tmp_path):
+    path = flow_config()
+    config = load_config(path)
+    with pytest.raises(pipeline.PipelineError, match=r"no model holds the alias quietchurn-demo@champion: run `quietchurn run train --config"):
+        pipeline.score_flow(str(path))
+    snapshots = config.workspace / "snapshots"
+    assert not snapshots.exists() or not any(snapshots.iterdir())
+    assert not config.sink.path.exists()
+
+
+def test_rejects_carry_the_as_of_and_reingesting_a_date_keeps_one_copy(flow_config, tiny_world, tmp_path):
+    import shutil
+
+    data = tmp_path / "some-bad-data"
+    shutil.copytree(tiny_world[0], data)
+    tickets = pl.read_parquet(data / "tickets.parquet")
+    tickets.with_columns(wait_seconds=pl.when(pl.int_range(pl.len()) < 7).then(-1.0).otherwise(pl.col("wait_seconds"))).write_parquet(
+        data / "tickets.parquet"
+    )
+    path = flow_config(source={"path": str(data)})
+    config = load_config(path)
+    first = pipeline.ingest(str(path))
+    second = pipeline.ingest(str(path))
+    rejects = open_sink(config.sink).read_rejects()
+    assert first["rejects"] == second["rejects"] == rejects.height == 7
+    assert rejects["as_of"].unique().to_list() == [tiny_world[1]]
+    assert rejects["flow_run_id"].n_unique() == 1  # the second run's rows replaced the first's
+
+    tickets.write_parquet(data / "tickets.parquet")  # fixed at the source: the date's rejects go
+    assert pipeline.ingest(str(path))["rejects"] == 0
+    assert open_sink(config.sink).read_rejects().height == 0
+
+
+def test_scoring_no_one_is_an_error_and_an_emptied_optional_table_warns(flow_config, tiny_world, tmp_path):
+    import shutil
+
+    path = flow_config()
+    config = load_config(path)
+    _train_and_crown(path)
+    sink = open_sink(config.sink)
+
+    # tickets emptied at the source: scored, but as loudly warned as a missing table
+    no_tickets = tmp_path / "no-tickets"
+    shutil.copytree(tiny_world[0], no_tickets)
+    pl.read_parquet(no_tickets / "tickets.parquet").head(0).write_parquet(no_tickets / "tickets.parquet")
+    empty_path = flow_config(source={"path": str(no_tickets)}, workspace=str(tmp_path / "workspace-no-tickets"))
+    result = pipeline.score_flow(str(empty_path))
+    assert result["customers_scored"] > 0
+    assert any("table 'tickets' was present when model was trained but holds no rows now" in w for w in result["warnings"])
+    assert not any("'customers'" in w or "'events'" in w for w in result["warnings"])
+    runs = sink.read_score_runs().height
+
+    # every subscription ended long before the as-of: no one is eligible, nothing is written
+    gone = tmp_path / "all-gone"
+    shutil.copytree(tiny_world[0], gone)
+    subscriptions = pl.read_parquet(gone / "subscriptions.parquet")
+    subscriptions.with_columns(ended_at=pl.col("started_at") + pl.duration(seconds=1)).write_parquet(gone / "subscriptions.parquet")
+    gone_path = flow_config(source={"path": str(gone)}, workspace=str(tmp_path / "workspace-gone"))
+    scores_before = sink.read_scores()
+    with pytest.raises(pipeline.PipelineError, match=f"no customer is eligible at as-of {tiny_world[1]}, so nothing was scored or written"):
+        pipeline.score_flow(str(gone_path))
+    assert_frame_equal(sink.read_scores(), scores_before)
+    assert sink.read_score_runs().height == runs

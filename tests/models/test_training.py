@@ -135,3 +135,74 @@ def test_the_logistic_baseline_fits_on_a_sample_when_training_rows_are_many(tmp_
     result = train_models(early, spec, model_config(tmp_path))
     assert any("logistic baseline fit on a sample of 500 of the" in note for note in result.notes)
     assert 0.5 < result.metrics["baseline_logreg_roc_auc"] <= 1 and np.isfinite(result.metrics["baseline_logreg_pr_auc"])
+
+
+# --- refusals: degenerate histories never reach a fit, NaN metrics never reach the registry ----------------
+
+
+@pytest.mark.parametrize(
+    ("degrade", "expected"),
+    [
+        (lambda w: w.filter(pl.col("customer_id") == "C00000"), "holds 1 eligible customer"),
+        (lambda w: w.with_columns(churned=pl.lit(False)), "no customer churned within churn.horizon_days"),
+        (lambda w: w.with_columns(churned=pl.lit(True)), "every customer churned"),
+        (lambda w: w.filter(pl.col("as_of") >= w["as_of"].unique().sort()[3]), "need at least 4 snapshot dates with labels"),
+    ],
+    ids=["one-customer", "no-churners", "everyone-churns", "three-snapshots"],
+)
+def test_degenerate_histories_are_refused_before_fitting_with_what_is_missing(tmp_path, world, spec, degrade, expected):
+    from features.sufficiency import CannotTrain
+
+    with pytest.raises(CannotTrain, match=r"^cannot train: ") as refused:
+        train_models(degrade(first_six(world)), spec, model_config(tmp_path))
+    assert expected in str(refused.value)
+
+
+def test_healthy_history_passes_the_same_checks(tmp_path, world, spec):
+    result = train_models(first_six(world), spec, model_config(tmp_path))
+    assert np.isfinite(result.metrics["test_pr_auc"])
+
+
+@pytest.mark.parametrize(
+    ("churned", "expected"),
+    [
+        ([False] * 40, "test_pr_auc is NaN or infinite because the test snapshot 2025-06-30 has no churners (0 of 40 customers churned)"),
+        ([True] * 40, "has only churners (40 of 40 customers churned)"),
+        ([True] * 4 + [False] * 36, "(4 of 40 customers churned) gave non-finite values"),
+        ([], "the test snapshot 2025-06-30 holds no customers"),
+    ],
+)
+def test_nan_metric_refusal_says_which_metric_and_why(tmp_path, churned, expected):
+    from features.sufficiency import CannotTrain
+    from models.registry import refuse_unusable_metrics
+
+    test = pl.DataFrame({"churned": churned}, schema={"churned": pl.Boolean})
+    with pytest.raises(CannotTrain, match="cannot register the model") as refused:
+        refuse_unusable_metrics(model_config(tmp_path), {"test_pr_auc": float("nan"), "baseline_survey_pr_auc": float("nan")}, test, __import__("datetime").date(2025, 6, 30))
+    assert expected in str(refused.value) and "baseline_survey" not in str(refused.value)
+    refuse_unusable_metrics(model_config(tmp_path), {"test_pr_auc": 0.3, "baseline_survey_pr_auc": float("nan")}, test, None)
+
+
+def test_a_nan_metric_registers_no_version_and_leaves_the_champion(tmp_path, world, spec):
+    from datetime import date
+
+    from features.sufficiency import CannotTrain
+
+    config = model_config(tmp_path)
+    early = first_six(world)
+    good = train_models(early, spec, config)
+    test = early.filter(pl.col("as_of") == good.split.test)
+    first = log_and_register(config, good, test, as_of=date(2025, 8, 1))
+    client = client_for(config)
+    run = client.get_run(first.run_id)
+    assert run.info.run_name == "train-2025-08-01" and run.data.params["training_as_of"] == "2025-08-01"  # not the test date
+    experiment = client.get_experiment_by_name(config.experiment_name).experiment_id
+    runs_before = len(client.search_runs([experiment]))
+
+    good.metrics["test_roc_auc"] = float("nan")
+    with pytest.raises(CannotTrain, match=r"cannot register the model: test_roc_auc is NaN"):
+        log_and_register(config, good, test, as_of=date(2025, 8, 2))
+    versions = client.search_model_versions(f"name='{config.registered_model_name}'")
+    assert [str(v.version) for v in versions] == [first.version]
+    assert str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION).version) == first.version
+    assert len(client.search_runs([experiment])) == runs_before

@@ -83,10 +83,10 @@ def make_score_run(as_of: date, flow_run_id: str, **overrides: object) -> dict[s
     }
 
 
-def make_rejects(flow_run_id: str, reasons: list[str]) -> pl.DataFrame:
+def make_rejects(flow_run_id: str, reasons: list[str], table: str = "events") -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "table_name": ["events"] * len(reasons),
+            "table_name": [table] * len(reasons),
             "reason": reasons,
             "row": [json.dumps({"customer_id": None, "event_type": "login", "i": i}) for i in range(len(reasons))],
             "flow_run_id": [flow_run_id] * len(reasons),
@@ -187,7 +187,7 @@ def test_empty_sink_reads_empty_tables_with_their_schema(sink: Sink) -> None:
     assert sink.read_rejects().schema == REJECTS.schema and sink.read_rejects().is_empty()
 
 
-# --- score_runs and rejects: appended --------------------------------------------------------------------
+# --- score_runs appended, rejects replaced per (as_of, table) --------------------------------------------------------------------
 
 
 def test_score_runs_append_and_read_back(sink: Sink) -> None:
@@ -205,12 +205,84 @@ def test_score_runs_append_and_read_back(sink: Sink) -> None:
     assert_frame_equal(runs.head(1), expected_first)
 
 
-def test_rejects_append_and_read_back(sink: Sink) -> None:
-    first, second = make_rejects("run-1", ["null customer_id"]), make_rejects("run-2", ["ts in the future", "negative value"])
-    sink.append_rejects(first)
-    sink.append_rejects(second)
-    sink.append_rejects(make_rejects("run-3", []))
-    assert_same_rows(sink.read_rejects(), pl.concat([first, second]), ["flow_run_id", "reason"])
+def dated(rejects: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    return conform(rejects.with_columns(as_of=pl.lit(as_of)), REJECTS)
+
+
+def test_rejects_of_a_date_are_replaced_per_table_and_other_dates_kept(sink: Sink) -> None:
+    events, tickets = make_rejects("run-1", ["null customer_id", "ts in the future"]), make_rejects("run-1", ["negative wait"], "tickets")
+    other_day = make_rejects("run-0", ["negative value"])
+    sink.replace_rejects(other_day, NEXT_D, ["events", "tickets"])
+    sink.replace_rejects(pl.concat([events, tickets]), D, ["events", "tickets"])
+    assert_same_rows(sink.read_rejects(), pl.concat([dated(other_day, NEXT_D), dated(events, D), dated(tickets, D)]), ["as_of", "table_name", "reason"])
+
+    # the same date ingested again: one copy of its events rejects, and tickets (clean now) hold none
+    again = make_rejects("run-2", ["null customer_id", "ts in the future"])
+    sink.replace_rejects(again, D, ["events", "tickets"])
+    sink.replace_rejects(again, D, ["events", "tickets"])
+    assert_same_rows(sink.read_rejects(), pl.concat([dated(other_day, NEXT_D), dated(again, D)]), ["as_of", "table_name", "reason"])
+
+    # a run that read only tickets leaves the date's events rejects alone
+    sink.replace_rejects(make_rejects("run-3", []), D, ["tickets"])
+    assert sink.read_rejects().filter(pl.col("as_of") == D)["flow_run_id"].to_list() == ["run-2", "run-2"]
+
+
+def test_rejects_for_a_table_not_being_replaced_are_refused_and_nothing_changes(sink: Sink) -> None:
+    first = make_rejects("run-1", ["null customer_id"])
+    sink.replace_rejects(first, D, ["events"])
+    with pytest.raises(SinkSchemaError, match=r"rejects.table_name: rows for \['tickets'\], not among the tables replaced \['events'\]"):
+        sink.replace_rejects(make_rejects("run-2", ["negative wait"], "tickets"), D, ["events"])
+    assert_same_rows(sink.read_rejects(), dated(first, D), ["reason"])
+
+
+def test_a_failed_rejects_write_keeps_the_previous_rows(sink: Sink) -> None:
+    first = make_rejects("run-1", ["null customer_id"])
+    sink.replace_rejects(first, D, ["events"])
+    with pytest.raises(SinkSchemaError, match=r"rejects.row: 1 null value"):
+        sink.replace_rejects(make_rejects("run-2", ["bad"]).with_columns(row=pl.lit(None, pl.String)), D, ["events"])
+    assert_same_rows(sink.read_rejects(), dated(first, D), ["reason"])
+
+
+def test_duckdb_rejects_table_from_before_as_of_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "scores.duckdb"
+    with duckdb.connect(str(path)) as connection:  # the table as earlier versions created it
+        connection.execute(
+            'CREATE TABLE rejects (table_name VARCHAR NOT NULL, reason VARCHAR NOT NULL, "row" VARCHAR NOT NULL, '
+            "flow_run_id VARCHAR NOT NULL, ingested_at TIMESTAMPTZ NOT NULL)"
+        )
+        connection.execute("INSERT INTO rejects VALUES ('events', 'old', '{}', 'run-0', TIMESTAMPTZ '2026-01-01 00:00:00+00')")
+    sink = DuckDBSink(path)
+    sink.replace_rejects(make_rejects("run-1", ["null customer_id"]), D, ["events"])
+    stored = sink.read_rejects().sort("flow_run_id")
+    assert stored["as_of"].to_list() == [None, D] and stored["reason"].to_list() == ["old", "null customer_id"]
+
+
+@pytest.mark.postgres
+def test_postgres_rejects_table_from_before_as_of_gains_the_column(sinks_postgres_dsn: str) -> None:
+    sink = PostgresSink(sinks_postgres_dsn, db_schema=f"old_{uuid.uuid4().hex[:6]}")
+    with pg.connect(sinks_postgres_dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(f'CREATE SCHEMA "{sink.db_schema}"')
+        cursor.execute(
+            f'CREATE TABLE "{sink.db_schema}".rejects (table_name text NOT NULL, reason text NOT NULL, "row" text NOT NULL, '
+            "flow_run_id text NOT NULL, ingested_at timestamptz NOT NULL)"
+        )
+        cursor.execute(f"INSERT INTO \"{sink.db_schema}\".rejects VALUES ('events', 'old', '{{}}', 'run-0', '2026-01-01 00:00:00+00')")
+        connection.commit()
+    sink.replace_rejects(make_rejects("run-1", ["null customer_id"]), D, ["events"])
+    sink.replace_rejects(make_rejects("run-2", ["null customer_id"]), D, ["events"])
+    stored = sink.read_rejects().sort("flow_run_id")
+    assert stored["as_of"].to_list() == [None, D] and stored["flow_run_id"].to_list() == ["run-0", "run-2"]
+
+
+def test_parquet_rejects_live_in_one_file_per_date(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path / "scores")
+    sink.replace_rejects(make_rejects("run-1", ["null customer_id"]), D, ["events"])
+    sink.replace_rejects(make_rejects("run-2", ["negative wait"], "tickets"), D, ["tickets"])
+    sink.replace_rejects(make_rejects("run-2", ["negative wait"], "tickets"), D, ["tickets"])
+    files = sorted(p.relative_to(sink.path).as_posix() for p in sink.path.rglob("*.parquet"))
+    assert files == ["rejects/as_of=2026-03-01/part-0.parquet"]
+    assert not any((sink.path / ".staging").iterdir())
+    assert sorted(pl.read_parquet(sink.path / files[0])["flow_run_id"].to_list()) == ["run-1", "run-2"]
 
 
 def test_score_run_missing_a_required_column_names_it(sink: Sink) -> None:
