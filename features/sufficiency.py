@@ -45,6 +45,12 @@ class HistoryFacts:
     first_activity: date | None
     observed_until: date
     last_activity: date | None  # the newest event's day: history is measured up to it, not to the as-of
+
+    @property
+    def last_day(self) -> date | None:
+        """The last day of history counted: the newest event's, or the day before the as-of when that is earlier."""
+        before = self.observed_until - timedelta(days=1)
+        return min(self.last_activity, before) if self.last_activity else None
     months_available: float
     months_needed: float
     first_snapshot: date

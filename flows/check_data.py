@@ -12,10 +12,12 @@ from configs import Config
 from features.labels import label_churn
 from features.relationship import learn_attributes, skipped_notes
 from features.ingest import Ingested, RejectLimitError, stream_tables
+from features.sources import time_bounds
 from features.sufficiency import (
     SufficiencyReport,
     assess,
     history_facts,
+    require_coverage,
     survey_facts,
     table_facts,
 )
@@ -27,7 +29,9 @@ def build_report(config: Config, observed_until: date) -> tuple[SufficiencyRepor
     """Load and validate every table; a reject limit breach is reported, not raised.
 
     Accepted rows stream into a scratch snapshot in the workspace (removed afterwards) and the
-    facts are read from it lazily, so checking data takes the memory of ingesting it, not of holding it."""
+    facts are read from it lazily, so checking data takes the memory of ingesting it, not of holding it.
+    An as-of the events do not cover is refused first (DataCoverageError), as every run refuses it."""
+    require_coverage(time_bounds(config.source, "events", "ts"), observed_until, config)
     limit_error = None
     stager = SnapshotStager(config.workspace / "check-data")
     try:
@@ -50,7 +54,7 @@ def report_from_load(config: Config, ingested: Ingested, tables: dict[str, pl.La
     ]
     events = next(f for f in facts if f.name == "events")
     surveys = tables.get("surveys")
-    history, history_problem = history_facts(config, events.first, observed_until)
+    history, history_problem = history_facts(config, events.first, observed_until, events.last)
     report = SufficiencyReport(
         tables=facts,
         history=history,
@@ -88,7 +92,7 @@ def render_report(report: SufficiencyReport, console: Console) -> None:
 
     h = report.history
     console.print(
-        f"History: {h.months_available:.1f} months of events ({h.first_activity} to {h.observed_until}); "
+        f"History: {h.months_available:.1f} months of events ({h.first_activity} to {h.last_day}); "
         f"training needs {h.months_needed:.1f} months (snapshots {h.first_snapshot} .. {h.last_snapshot})."
     )
     if report.surveys is not None:
