@@ -120,9 +120,18 @@ class StepProgress(logging.Handler):
                 if words:
                     self.console.print(f"  {words} in {_seconds(took)}", highlight=False)
             elif "Retry" in message and "will start" in message:
-                self.console.print(f"  [yellow]{name}: {message}[/yellow]", highlight=False)
+                self.console.print(f"  [yellow]{_retry_line(name, record, message)}[/yellow]", highlight=False, soft_wrap=True)
             elif not message.startswith("Finished in state"):
                 self.console.print(f"  [dim]{message}[/dim]", highlight=False)
+
+
+def _retry_line(name: str, record: logging.LogRecord, message: str) -> str:
+    """Prefect's "Task run failed with exception: <repr> - Retry 1/2 will start 5 second(s) from now", shortened."""
+    if isinstance(record.args, tuple) and len(record.args) == 5:
+        _, failure, attempt, attempts, when = record.args
+        first = next((line.strip() for line in str(failure).splitlines() if line.strip()), type(failure).__name__)
+        return f"{name} failed ({type(failure).__name__}: {first}); retry {attempt}/{attempts} will start {when}"
+    return f"{name}: {message}"
 
 
 def _seconds(took: float) -> str:

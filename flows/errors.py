@@ -83,7 +83,7 @@ def explain(exc: BaseException, config=None) -> Explained | None:
         return Explained(str(exc), "fix that key in the config (docs/configuration.md)", FIX_INPUT)
     if isinstance(exc, ValueError) and _raised_in(exc, "configs.schema", "read_secret"):
         return Explained(str(exc), "export the variable with the DSN before running (docs/operations.md)", FIX_INPUT)
-    if _is(exc, "features.ingest", "RejectLimitError"):
+    if _is(exc, "features.ingest", "RejectLimitError") or (_is(exc, "features.contract", "ContractError") and "max_reject_share" in str(exc)):
         return Explained(
             str(exc),
             "the rejected rows and their reasons are in the sink's `rejects` table: fix the source, map the column "
