@@ -162,7 +162,7 @@ class TableValidator:
             self._known = {
                 t: (keys if isinstance(keys, pl.Series) else keys.accepted_keys).drop_nulls().sort() for t, keys in self._known_keys.items()
             }
-        converted = raw.select(_columns(layout, self._source.timezone))
+        converted = _shift_gaps(raw.select(_columns(layout, self._source.timezone)), layout, self._source.timezone)
         keys = converted[self.spec.unique].drop_nulls() if self.spec.unique in layout.sources else None
         earlier = self._earlier(keys) if keys is not None else None
         checks = _checks(layout, self._survey, self._ingested_at, self._known, earlier)
@@ -316,8 +316,8 @@ def _columns(layout: _Layout, tz: str) -> list[pl.Expr]:
     exprs = []
     for column in layout.spec.columns:
         if column.name in layout.sources:
-            raw = pl.col(layout.sources[column.name])
-            converted = _convert(raw, column.dtype, layout.dtypes[column.name], tz, is_id=column.name in layout.spec.id_columns)
+            raw, found = pl.col(layout.sources[column.name]), layout.dtypes[column.name]
+            converted = _convert(raw, column.dtype, found, tz, is_id=column.name in layout.spec.id_columns)
             exprs += [raw.alias(_RAW + column.name), converted.alias(column.name)]
         else:  # an optional column the source lacks: present, typed, empty
             exprs.append(pl.lit(None, dtype=column.dtype).alias(column.name))
@@ -326,7 +326,8 @@ def _columns(layout: _Layout, tz: str) -> list[pl.Expr]:
 
 def _convert(raw: pl.Expr, target: pl.DataType, found: pl.DataType, tz: str, *, is_id: bool = False) -> pl.Expr:
     """The value in the contract type; null where it cannot be converted (the unparseable and
-    out-of-range checks). Ids lose surrounding whitespace ('C1 ' is C1); their case is kept."""
+    out-of-range checks; DST gaps are filled after: _shift_gaps). Ids lose surrounding whitespace
+    ('C1 ' is C1); their case is kept."""
     kind, family = _kind(target), _family(found)
     if kind == "text" and is_id and family != "null":
         trimmed = raw.cast(target).str.strip_chars()
@@ -352,18 +353,24 @@ def _convert(raw: pl.Expr, target: pl.DataType, found: pl.DataType, tz: str, *, 
 
 
 def _to_utc(raw: pl.Expr, found: pl.DataType, tz: str) -> pl.Expr:
-    """Naive values are wall-clock time in the source's time zone; aware ones are converted."""
+    """The instant in UTC; null where unparseable, out of range or in a DST gap. Naive values are
+    wall-clock time in the source's time zone; aware ones are converted."""
+    if isinstance(found, pl.Datetime) and found.time_zone is not None:
+        return _within_range(raw, found).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    local = _localize(_naive(raw, found), tz)
+    if _family(found) != "text":
+        return local
+    aware = _iso_text(raw).str.to_datetime(_ISO + "%#z", strict=False, time_unit="us", time_zone="UTC")  # Z, +02, +0200, +02:00
+    return pl.coalesce(aware, local)
+
+
+def _naive(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
+    """Wall-clock time as the source holds it (a naive timestamp, a date, ISO text without offset)."""
     if isinstance(found, pl.Datetime):
-        raw = _within_range(raw, found)
-        if found.time_zone is not None:
-            return raw.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-        return _localize(raw.dt.cast_time_unit("us"), tz)
+        return _within_range(raw, found).dt.cast_time_unit("us")
     if found == pl.Date:
-        return _localize(_within_range(raw, found).cast(pl.Datetime("us")), tz)
-    iso = _iso_text(raw)
-    aware = iso.str.to_datetime(_ISO + "%#z", strict=False, time_unit="us", time_zone="UTC")  # Z, +02, +0200, +02:00
-    naive = iso.str.to_datetime(_ISO, strict=False, time_unit="us")
-    return pl.coalesce(aware, _localize(naive, tz))
+        return _within_range(raw, found).cast(pl.Datetime("us"))
+    return _iso_text(raw).str.to_datetime(_ISO, strict=False, time_unit="us")
 
 
 def _iso_text(raw: pl.Expr) -> pl.Expr:
@@ -401,19 +408,40 @@ def _within_range(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
 
 
 def _localize(naive: pl.Expr, tz: str) -> pl.Expr:
-    """Wall-clock time in ``tz`` as UTC. Daylight saving (docs/input-contract.md, 'Time zones'):
-    a repeated hour (the fall-back overlap) takes its earliest instant; a skipped one (the
-    spring-forward gap, 02:46 in New York on 2025-03-09) is read with the offset in force just before
-    the gap, i.e. shifted forward by the gap (03:46 EDT), as PostgreSQL does."""
+    """Wall-clock time in ``tz`` as UTC; a repeated hour (the fall-back overlap) takes its earliest
+    instant, a skipped one (the spring-forward gap) is null here and shifted by _shift_gaps."""
     if tz == "UTC":
         return naive.dt.replace_time_zone("UTC")
-    local = naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-    in_gap = pl.when(local.is_null()).then(naive)  # null where the wall-clock time exists (the usual case)
-    day_before = in_gap - pl.duration(days=1)  # a day back lies before any gap (Samoa skipped a whole day)
-    offset_before = day_before - day_before.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-        "UTC"
-    ).dt.replace_time_zone(None)
-    return pl.coalesce(local.dt.convert_time_zone("UTC"), (in_gap - offset_before).dt.replace_time_zone("UTC"))
+    return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
+def _shift_gaps(converted: pl.DataFrame, layout: _Layout, tz: str) -> pl.DataFrame:
+    """Wall-clock times that a daylight-saving gap skipped (02:46 in New York on 2025-03-09) read with
+    the offset in force just before the gap, i.e. shifted forward by the gap (03:46 EDT), as PostgreSQL
+    does (docs/input-contract.md, 'Time zones'). polars can only null them. They are rare: only the
+    rows left null with a value read (gaps, and text that is no timestamp) are parsed again."""
+    if tz == "UTC":
+        return converted
+    naive_times = [
+        name
+        for name, found in layout.dtypes.items()
+        if layout.spec.column(name).is_time and _family(found) in ("text", "date", "timestamp") and getattr(found, "time_zone", None) is None
+    ]
+    return converted.with_columns(_shifted(converted, name, layout.dtypes[name], tz) for name in naive_times)
+
+
+def _shifted(converted: pl.DataFrame, name: str, found: pl.DataType, tz: str) -> pl.Series:
+    rows = (converted[name].is_null() & converted[_RAW + name].is_not_null()).arg_true()
+    if rows.is_empty():
+        return converted[name]
+    naive = pl.select(_naive(pl.lit(converted[_RAW + name].gather(rows)), found)).to_series()
+    return converted[name].scatter(rows, pl.select(_before_the_gap(pl.lit(naive), tz)).to_series())
+
+
+def _before_the_gap(naive: pl.Expr, tz: str) -> pl.Expr:
+    day_before = naive - pl.duration(days=1)  # a day back lies before the gap (Samoa skipped a whole day)
+    offset = day_before - _localize(day_before, tz).dt.replace_time_zone(None)  # the UTC offset then
+    return (naive - offset).dt.replace_time_zone("UTC")
 
 
 # --- row checks -----------------------------------------------------------------------------

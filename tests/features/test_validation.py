@@ -1,4 +1,4 @@
-"""The data contract's checks (PRODUCT §3): truth tables per rule, structural errors, time zones, PII."""
+"""The data contract's checks (docs/input-contract.md): truth tables per rule, structural errors, time zones, PII."""
 
 from __future__ import annotations
 
@@ -336,7 +336,7 @@ def test_column_mapping_renames_to_contract_names_and_rejects_keep_source_names(
 
 
 def test_one_source_column_may_feed_two_contract_columns(make_config):
-    # only answers are known: sent_at = responded_at (PRODUCT §3)
+    # only answers are known: sent_at = responded_at (docs/input-contract.md)
     config = make_config(source={"columns": {"surveys": {"sent_at": "answered_at", "responded_at": "answered_at"}}})
     surveys = pl.DataFrame({"customer_id": ["C1"], "answered_at": ["2025-06-01"], "score": [3]})
     result = validate_tables({"customers": KNOWN_CUSTOMER, "surveys": surveys}, config, INGESTED_AT)["surveys"]
