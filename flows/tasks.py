@@ -190,8 +190,8 @@ def require_champion(config: Config, config_path: str) -> None:
 
     if champion_version(client_for(config), config.registered_model_name) is None:
         raise PipelineError(
-            f"no model holds the alias {config.registered_model_name}@champion: run `quietchurn run train --config {config_path}` "
-            "(or `quietchurn run nightly --config ... --retrain`), or promote a version with `quietchurn model promote`"
+            f"no model holds the alias {config.registered_model_name}@champion: run `quietchurn run train --config {config_path}`, "
+            f"or promote a registered version (one the gate refused) with `quietchurn model promote --config {config_path} --version N`"
         )
 
 
