@@ -79,3 +79,90 @@ def test_check_data_says_which_free_text_columns_are_no_features(flow_config):
     assert "customers.plan is not a feature" not in text
     declared = runner.invoke(app, ["check-data", "--config", str(flow_config())])
     assert "is not a feature" not in declared.output
+
+
+# --- help that reads well ------------------------------------------------------------------------------
+
+HELP_PAGES = [
+    [], ["simulate"], ["check-data"], ["demo"], ["scores"], ["serve"], ["run"], ["run", "ingest"], ["run", "features"],
+    ["run", "train"], ["run", "score"], ["run", "nightly"], ["model"], ["model", "promote"], ["model", "rollback"],
+]
+
+
+def _command(path: list[str]):
+    import typer.main
+
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return command
+
+
+def _examples(path: list[str]) -> list[str]:
+    """The lines of the ```sh blocks in a command's help source."""
+    lines, inside = [], False
+    for line in (_command(path).help or "").splitlines():
+        if line.strip().startswith("```"):
+            inside = not inside
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+def test_every_help_example_renders_on_its_own_line():
+    for path in HELP_PAGES:
+        examples = _examples(path)
+        assert examples, f"{path}: no examples"
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, path
+        rendered = [line.strip() for line in result.output.splitlines()]
+        for example in examples:
+            assert example in rendered, f"{path}: {example!r} is not a line of its own in\n{result.output}"
+
+
+def test_a_run_on_paragraph_would_fail_the_line_check():
+    """The negative of the check above: examples in an indented paragraph (what the help had) run together."""
+    from rich.console import Console
+    from typer.rich_utils import _make_rich_text
+
+    console = Console(width=200, record=True)
+    console.print(_make_rich_text(text="Examples:\n\n    quietchurn demo\n    quietchurn demo --customers 5000", markup_mode="markdown"))
+    rendered = [line.strip() for line in console.export_text().splitlines()]
+    assert "quietchurn demo" not in rendered and "quietchurn demo quietchurn demo --customers 5000" in rendered
+
+
+def test_as_of_options_say_date_and_its_format():
+    for path in (["check-data"], ["scores"], ["run", "ingest"], ["run", "features"], ["run", "train"], ["run", "score"], ["run", "nightly"]):
+        (option,) = [p for p in _command(path).params if "--as-of" in p.opts]
+        assert option.metavar == "DATE" and "YYYY-MM-DD" in option.help, path
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert "DATE" in result.output and "<str>" not in result.output, path
+
+
+def test_example_dates_lie_inside_the_demo_data():
+    import re
+    from datetime import date, timedelta
+
+    from simulator import DEFAULT_START
+
+    demo_today = DEFAULT_START + timedelta(days=365)  # `quietchurn demo` simulates 365 days
+    for path in HELP_PAGES:
+        for example in _examples(path):
+            for found in re.findall(r"(?:--as-of |as_of=)(\d{4}-\d{2}-\d{2})", example):
+                assert DEFAULT_START < date.fromisoformat(found) <= demo_today, f"{path}: {example}"
+
+
+def test_run_summaries_print_as_tables_not_markdown(monkeypatch):
+    from rich.console import Console
+
+    import flows.cli
+    from flows.summary import ingest_lines
+
+    recorded = Console(width=120, record=True)
+    monkeypatch.setattr(flows.cli, "console", recorded)
+    markdown = "\n".join(ingest_lines({"tables": {"events": {"read": 1200, "accepted": 1190, "rejected": 10}}}))
+    assert "|---|" in markdown  # what used to be printed as is
+    flows.cli._print_summary(markdown)
+    text = recorded.export_text()
+    assert "|---|" not in text and "## Input" not in text
+    assert "1,190" in text and any(box in text for box in "┃│━─")

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from configs import load_config
 from flows import leftovers, watchdog
@@ -182,7 +181,6 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.slow
 def test_a_sigkilled_run_does_not_leave_prefect_s_temporary_server_behind(flow_config, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
     cli = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "ingest", "--config", str(flow_config())], env=env,
