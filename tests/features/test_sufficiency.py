@@ -127,3 +127,53 @@ def test_labels_that_cannot_train_are_named_with_the_fix(frame, expected):
     else:
         assert problem.startswith("cannot train: ") and expected in problem
         assert f"at least {MIN_PER_CLASS} customers who churned and {MIN_PER_CLASS} who stayed" in problem
+
+
+# --- the bounds each source kind gives (features.sources.time_bounds) ---------------------------------------
+
+EVENTS = pl.DataFrame(
+    {"account": ["a", "b", "c"], "happened": [datetime(2025, 3, 1, 8), datetime(2025, 1, 1, 0, 3), datetime(2025, 12, 31, 23, 58)]}
+)
+MAPPED = {"tables": {"events": "app_events"}, "columns": {"events": {"customer_id": "account", "ts": "happened"}}}
+
+
+def _bounds_and_refusal(config) -> None:
+    from features.sources import time_bounds
+
+    bounds = time_bounds(config.source, "events", "ts")
+    assert [str(b)[:16].replace("T", " ") for b in bounds] == ["2025-01-01 00:03", "2025-12-31 23:58"]  # CSV gives ISO text
+    with pytest.raises(DataCoverageError, match="the newest event is 2025-12-31 23:58 UTC"):
+        require_coverage(bounds, date(2026, 3, 1), config)
+    assert time_bounds(config.source.model_copy(update={"tables": {"events": "no_such_table"}}), "events", "ts") is None
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_file_sources_give_their_first_and_newest_time(make_config, tmp_path, suffix):
+    (tmp_path / "data").mkdir()
+    getattr(EVENTS, f"write_{suffix}")(tmp_path / "data" / f"app_events.{suffix}")
+    _bounds_and_refusal(make_config(source=MAPPED))
+
+
+def test_duckdb_sources_give_their_first_and_newest_time(make_config, tmp_path):
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "source.duckdb")) as connection:
+        connection.register("incoming", EVENTS.to_arrow())
+        connection.execute("CREATE TABLE app_events AS SELECT * FROM incoming")
+    _bounds_and_refusal(make_config(source={"kind": "duckdb", "path": "source.duckdb", **MAPPED}))
+
+
+def test_postgres_sources_give_their_first_and_newest_time(make_config, postgres_dsn, monkeypatch):
+    from adbc_driver_postgresql import dbapi
+
+    schema = "bounds_test"
+    with dbapi.connect(postgres_dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        cursor.execute(f"CREATE SCHEMA {schema}")
+        cursor.execute(f"CREATE TABLE {schema}.app_events (account text, happened timestamp)")
+        cursor.execute(
+            f"INSERT INTO {schema}.app_events VALUES ('a', '2025-03-01 08:00'), ('b', '2025-01-01 00:03'), ('c', '2025-12-31 23:58')"
+        )
+        connection.commit()
+    monkeypatch.setenv("QC_BOUNDS_DSN", postgres_dsn)
+    _bounds_and_refusal(make_config(source={"kind": "postgres", "dsn_env": "QC_BOUNDS_DSN", "schema": schema, **MAPPED}))
