@@ -31,7 +31,7 @@ _ACCEPTS = {
 _TRUE, _FALSE = ("true", "t", "yes", "y", "1"), ("false", "f", "no", "n", "0")
 # Timestamps outside years 1-9999 (PostgreSQL's 'infinity', garbage from a corrupt file) are rejected
 # rows: polars cannot convert or print them, and nothing real happened then.
-_SECONDS = (datetime(1, 1, 1) - datetime(1970, 1, 1)) // timedelta(seconds=1), (datetime(9999, 12, 31, 23, 59, 59) - datetime(1970, 1, 1)) // timedelta(seconds=1)
+_SECONDS = tuple((moment - datetime(1970, 1, 1)) // timedelta(seconds=1) for moment in (datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59)))
 _PER_SECOND = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _INT64 = (-(2**63), 2**63 - 1)
 _ISO = "%Y-%m-%dT%H:%M:%S%.f"
@@ -271,7 +271,7 @@ def _layout(schema: pl.Schema, spec: TableSpec, source: SourceConfig, typed: boo
         # a typed source's text is not parsed into numbers or times: that would reject every row one by one
         accepts = tuple(f for f in _ACCEPTS[kind] if not (typed and kind != "text" and f == "text"))
         if _family(found) not in (*accepts, "null"):
-            cast = f" (a typed source's text is not parsed: cast it in the source, e.g. a view)" if _family(found) == "text" else ""
+            cast = " (a typed source's text is not parsed: cast it in the source, e.g. a view)" if _family(found) == "text" else ""
             problems.append(
                 f"{spec.name}.{column.name}: expected {kind} ({column.dtype}; from {' or '.join(accepts)}), "
                 f"found {found} in source column {source_name!r}{cast}; config key source.columns.{spec.name}.{column.name}"

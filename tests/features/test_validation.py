@@ -307,6 +307,33 @@ def test_structural_errors_of_all_tables_are_raised_together_before_any_row_work
     assert "customers.signup_at" in str(error.value) and "events.ts" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("column", "values", "typed", "error"),
+    [
+        # text in a typed source (Parquet, DuckDB, PostgreSQL) is never parsed into another type
+        ("ts", ["2025-06-01"], True, "events.ts: expected timestamp"),
+        ("value", ["12.5"], True, "events.value: expected number"),
+        ("ts", ["2025-06-01"], False, None),  # CSV: text is parsed row by row
+        ("value", ["12.5"], False, None),
+        ("channel", ["web"], True, None),  # text for a text column is fine anywhere
+        ("ts", [datetime(2025, 6, 1)], True, None),
+        ("value", [12], True, None),
+        ("value", [None], True, None),  # an all-null column fits any type
+    ],
+)
+def test_text_is_parsed_only_from_untyped_sources(make_config, column, values, typed, error):
+    typed_row = {"customer_id": ["C1"], "ts": [datetime(2025, 6, 1, 10)], "event_type": ["login"]}
+    events = pl.DataFrame({**typed_row, column: values})
+    raws = {"customers": KNOWN_CUSTOMER, "events": events}
+    if error is None:
+        assert validate_tables(raws, make_config(), INGESTED_AT, typed={"events"} if typed else ())["events"].accepted.height == 1
+        return
+    with pytest.raises(ContractError) as raised:
+        validate_tables(raws, make_config(), INGESTED_AT, typed={"events"})
+    assert str(raised.value).startswith(error) and f"config key source.columns.events.{column}" in str(raised.value)
+    assert "customers" not in str(raised.value)  # customers, read as untyped here, hold text times
+
+
 def test_a_contract_type_a_source_can_hold_is_no_structural_error(make_config):
     # all-null columns (e.g. an empty CSV column) and integer ids are fine
     raw = pl.DataFrame({"customer_id": [7], "signup_at": [None]}, schema_overrides={"signup_at": pl.Null})
