@@ -297,3 +297,34 @@ _READERS: dict[str, Callable[[SourceConfig, dict[str, str], ExitStack], tuple[di
     "postgres": _open_postgres,
 }
 
+
+def time_bounds(source: SourceConfig, table: str, column: str) -> tuple[object, object] | None:
+    """The oldest and newest value of one contract column of a table, as the source holds it
+    (datetime, date or ISO text), without loading the table: a lazy min/max over the file,
+    ``SELECT min(..), max(..)`` in a database. None when the table or column is not there (ingest
+    names what is missing). CSV text is compared as written, which orders ISO 8601 times correctly."""
+    name, wanted = source.tables.get(table, table), source.columns.get(table, {}).get(column, column)
+    if source.kind == "files":
+        path = next((p for p in _file_candidates(source.path, name) if p.is_file()), None)
+        if path is None:
+            return None
+        scan = pl.scan_parquet(path) if path.suffix == ".parquet" else pl.scan_csv(path, infer_schema_length=0)
+        if wanted not in scan.collect_schema().names():
+            return None
+        return scan.select(pl.col(wanted).min(), pl.col(wanted).max().alias("_last")).collect(engine="streaming").row(0)
+    bounds = f"SELECT min({quote_identifier(wanted)}), max({quote_identifier(wanted)}) FROM "
+    if source.kind == "duckdb":
+        if not source.path.is_file():
+            return None
+        with duckdb.connect(str(source.path), read_only=True) as con:
+            found = [c for c, _ in con.execute(_COLUMNS_SQL.format(schema="?", table="?"), ["main", name]).fetchall()]
+            return con.execute(f"{bounds}main.{quote_identifier(name)}").fetchone() if wanted in found else None
+    from adbc_driver_postgresql import dbapi
+
+    with dbapi.connect(source.dsn()) as conn, conn.cursor() as cursor:
+        schema = source.schema_ or _current_schema(cursor)
+        cursor.execute(_COLUMNS_SQL.format(schema="$1", table="$2"), (schema, name))
+        if wanted not in [c for c, _ in cursor.fetchall()]:
+            return None
+        cursor.execute(f"{bounds}{quote_identifier(schema)}.{quote_identifier(name)}")
+        return cursor.fetchone()
