@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 from rich.console import Console
 
@@ -74,7 +75,12 @@ def quiet_prefect_console() -> None:
         handler.addFilter(lambda record: record.levelno >= logging.WARNING and not _is_failure_report(record))
         handler.format = _without_traceback(handler.format)
         handler._quietchurn_quiet = True
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # "Creating initial MLflow database tables..."
+    # MLflow's notes on how a model gets logged ("Creating initial MLflow database tables", CloudPickle,
+    # schema hints) are for quietchurn's developers, not for whoever runs it
+    import mlflow  # noqa: F401 - sets its loggers' levels when first imported: adjusted after that
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
 
 
 class StepProgress(logging.Handler):

@@ -26,6 +26,7 @@ from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from configs import Config, ConfigError, load_config
+from flows.leftovers import clean_after_killed_runs
 from flows.runtime import apply_quiet_defaults
 
 DEFAULT_PORT = 4200
@@ -213,6 +214,8 @@ def serve_forever(
     apply_quiet_defaults()
     config = load_config(config_path)
     served = deployments(config, config_path)
+    for line in clean_after_killed_runs(config):  # and holds the workspace while serving (flows/leftovers.py)
+        announce(f"Cleaned after a killed run: {line}")
     with _stopped_by_sigterm(), ExitStack() as stack:
         api_url = PREFECT_API_URL.value()
         if api_url:

@@ -79,12 +79,13 @@ def watch(parent: int, marker: str, pipe: int = 0) -> None:
 
 
 def guard_children(marker: str = PREFECT_SERVER_MARKER) -> subprocess.Popen | None:
-    """Start a watchdog for this process's marked children (Linux only; elsewhere nothing happens).
+    """Start a watchdog for this process's marked children, once per marker (Linux only; elsewhere nothing happens).
 
     The write end of the pipe stays open in this process only (not inheritable) until it exits.
     """
-    if not Path("/proc/self/stat").exists():
+    if not Path("/proc/self/stat").exists() or marker in _watching:
         return None
+    _watching.add(marker)
     read_end, write_end = os.pipe()
     watcher = subprocess.Popen(
         [sys.executable, "-m", "flows.watchdog", str(os.getpid()), marker],
@@ -100,6 +101,7 @@ def guard_children(marker: str = PREFECT_SERVER_MARKER) -> subprocess.Popen | No
 
 
 _write_ends: list[int] = []  # held open until this process exits: closing one means "I am gone"
+_watching: set[str] = set()  # markers already guarded by a watchdog of this process
 
 
 if __name__ == "__main__":
