@@ -38,8 +38,9 @@ def print_demo_report(console: Console, config: Config, result: dict, prefect_ho
     console.print(
         "Read the scores:     quietchurn scores --config configs/demo.yaml --silent-only --top 20\n"
         f"                     python -c \"import duckdb; duckdb.connect('{config.sink.path}', read_only=True).sql('from latest_churn_scores order by risk_rank limit 10').show()\"\n"
-        f"MLflow UI:           mlflow ui --backend-store-uri sqlite:///{store} --port 5000   (then http://127.0.0.1:5000)\n"
-        f"Prefect UI:          PREFECT_HOME={prefect_home} prefect server start   (then http://127.0.0.1:4200)",
+        f"MLflow UI:           MLFLOW_DISABLE_TELEMETRY=true mlflow ui --backend-store-uri sqlite:///{store} --port 5000   (then http://127.0.0.1:5000)\n"
+        f"Prefect UI:          PREFECT_HOME={prefect_home} PREFECT_SERVER_ANALYTICS_ENABLED=false prefect server start   (then http://127.0.0.1:4200)\n"
+        "Running it nightly:  docs/operations.md (exit codes, errors and their fixes, reading DuckDB while a run writes)",
         highlight=False,
     )
     console.print(f"\nDone in {(datetime.now() - started).total_seconds():.0f} s.")

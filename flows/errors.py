@@ -90,6 +90,8 @@ def explain(exc: BaseException, config=None) -> Explained | None:
             "(source.columns), or raise monitoring.max_reject_share (docs/input-contract.md)",
             FIX_INPUT,
         )
+    if _is(exc, "features.sufficiency", "DataCoverageError") or _is(exc, "features.sufficiency", "CannotTrain"):
+        return Explained(str(exc), "docs/dates-and-training.md says which dates a run accepts and what training needs", FIX_INPUT)
     if _is(exc, "features.contract", "ContractError"):
         return Explained(str(exc), "see docs/input-contract.md for the tables and columns quietchurn reads", FIX_INPUT)
     if _is(exc, "flows.tasks", "PipelineError") or _is(exc, "flows.pipeline", "PipelineError"):

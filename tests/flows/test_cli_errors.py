@@ -137,6 +137,7 @@ def test_explain_tells_the_source_from_the_sink_by_where_the_driver_failed(flow_
 def test_explain_truth_table_of_the_user_fixable_types(tmp_path):
     from configs import ConfigError
     from features.contract import ContractError
+    from features.sufficiency import DataCoverageError
     from flows.serve import ServerUnavailable
     from sinks.duckdb_sink import DuckDBLockedError, DuckDBSink
 
@@ -152,6 +153,7 @@ def test_explain_truth_table_of_the_user_fixable_types(tmp_path):
     cases = [
         (ConfigError("scoring.capacity: must be > 0"), FIX_INPUT, "scoring.capacity"),
         (ContractError("events.ts: missing (source.columns.events.ts)"), FIX_INPUT, "docs/input-contract.md"),
+        (DataCoverageError("as-of 2026-03-01 is beyond the data: ..."), FIX_INPUT, "docs/dates-and-training.md"),
         (locked.value, TRY_AGAIN, "docs/operations.md"),
         (ServerUnavailable("the Prefect server was not healthy"), TRY_AGAIN, "PREFECT_API_URL"),
     ]
