@@ -23,9 +23,10 @@ import numpy as np
 import pyarrow as pa
 
 from simulator import billing, fulfilment, support, surveys, usage
+from simulator.harshness import decay_friction, draw_harshness, felt_shock, last_straw_log_hazard, outage_hit, survey_params
 from simulator.population import Population, draw_population
 from simulator.tables import DAY_US, HOUR_US, LAYOUTS, SCHEMAS, TRUTH_SCHEMAS, Rows, assemble, id_array, id_width
-from simulator.world import PLANS, SURVEY_CHANNELS, SURVEY_TRIGGERS, WorldParams
+from simulator.world import PLANS, REGIMES, SURVEY_CHANNELS, SURVEY_TRIGGERS, WorldParams
 
 RING_DAYS = 40  # delayed effects (late deliveries, reopened tickets, survey answers) land within this many days
 EVENTS_PER_CHUNK = 2_000_000  # events are streamed to the sink in chunks of about this many rows
@@ -73,6 +74,7 @@ class _State:
     late_deliveries: np.ndarray
     payment_failures: np.ndarray
     answered: np.ndarray
+    friction: np.ndarray  # decayed sum of felt incidents (the last-straw knob; stays 0 when it is off)
     ring_shock: np.ndarray  # (RING_DAYS, n) satisfaction shocks scheduled ahead
     ring_late: np.ndarray  # (RING_DAYS, n) a delivery turns out late that day
     ring_answer: np.ndarray  # (RING_DAYS, n) a survey answer arrives that day
@@ -112,6 +114,7 @@ class _State:
             late_deliveries=np.zeros(n, np.int32),
             payment_failures=np.zeros(n, np.int32),
             answered=np.zeros(n, np.int32),
+            friction=np.zeros(n, np.float64),
             ring_shock=np.zeros((RING_DAYS, n), np.float32),
             ring_late=np.zeros((RING_DAYS, n), bool),
             ring_answer=np.zeros((RING_DAYS, n), bool),
@@ -120,7 +123,8 @@ class _State:
 
 class _Simulation:
     def __init__(self, params: WorldParams, customers: int, days: int, seed: int, start: date, sink: TableSink) -> None:
-        pop_seq, dyn_seq, events_seq, truth_seq = np.random.SeedSequence(seed).spawn(4)
+        # spawn(6)'s first four children are spawn(4)'s: the harshness and regime streams leave the others alone
+        pop_seq, dyn_seq, events_seq, truth_seq, harsh_seq, self.regime_seq = np.random.SeedSequence(seed).spawn(6)
         self.p, self.days, self.start, self.sink = params, days, start, sink
         self.start_us = epoch_us(start)
         self.today_us = self.start_us + days * DAY_US
@@ -130,6 +134,8 @@ class _Simulation:
         self.pop = draw_population(np.random.default_rng(pop_seq), params, customers, days, self.start_us)
         self.state = _State.initial(self.pop, params, self.rng)
         self.customer_ids = id_array("C", np.arange(1, customers + 1), id_width(customers))
+        self.harsh = draw_harshness(np.random.default_rng(harsh_seq), params.harshness, customers, days, params.regime == "subscription")
+        self.sv = survey_params(params.surveys, params.harshness)
         self.plan_price = np.asarray(params.population.plan_prices, dtype=np.float64).copy()
         sp, bp = params.support, params.billing
         self.bad_days = (int(sp.bad_period[0] * days), int(sp.bad_period[1] * days))
@@ -160,26 +166,41 @@ class _Simulation:
         if record:
             lo, hi = np.searchsorted(pop.signup_day, [d, d + 1])
             self._sign_up(np.arange(lo, hi), d)
-        slot = d % RING_DAYS
-        shock = st.ring_shock[slot].astype(np.float64)
-        st.ring_shock[slot] = 0.0
-        late_today = st.ring_late[slot].copy()
-        st.ring_late[slot] = False
-        st.last_answer_day[st.ring_answer[slot]] = d
-        st.ring_answer[slot] = False
+        shock, late_today = self._due_today(d)
 
         if record:
             self._churn(at_risk, hazard, d, day_us)
             self._win_back(d, day_us)
             self._change_plans(at_risk, d, day_us)
         act = np.flatnonzero(st.active & (pop.signup_day != d))  # no activity on the signup day itself
-        self._use(act, d, day_us, record)
+        down = self._outage(d, shock)
+        self._use(act, d, day_us, record, down)
         failed_today = self._bill(act, d, day_us, record, shock)
         self._order(act, d, day_us, record, shock)
-        self._support(act, d, day_us, record, shock, late_today, failed_today)
+        self._support(act, d, day_us, record, shock, late_today, failed_today, down)
         if record:
             self._periodic_surveys(act, d, day_us, shock)
         self._update_satisfaction(shock)
+
+    def _due_today(self, d: int) -> tuple[np.ndarray, np.ndarray]:
+        """Empty today's ring slot: the shocks that land today, who learns today that a delivery is late, who answered today."""
+        st, slot = self.state, d % RING_DAYS
+        shock = st.ring_shock[slot].astype(np.float64)
+        st.ring_shock[slot] = 0.0
+        late_today = st.ring_late[slot].copy()
+        st.ring_late[slot] = False
+        st.last_answer_day[st.ring_answer[slot]] = d
+        st.ring_answer[slot] = False
+        return shock, late_today
+
+    def _outage(self, d: int, shock: np.ndarray) -> np.ndarray | None:
+        """Customers whose region or plan is down today (None: nobody's); the active ones are annoyed."""
+        if d < 0:
+            return None
+        down = outage_hit(self.harsh, d, self.pop.region, self.state.sub_plan)
+        if down is not None:
+            shock[down & self.state.active] += self.p.harshness.outage_shock_per_day
+        return down
 
     # ---------------------------------------------------------------- churn
     def _hazard(self, idx: np.ndarray, d: int) -> np.ndarray:
@@ -197,8 +218,15 @@ class _Simulation:
             + pop.frailty[idx]
             + st.life[idx]
             + self.p.billing.trouble_log_hazard * (st.trouble_until[idx] > d)
+            + self._last_straw(idx)
         )
         return np.minimum(np.exp(log_h), c.max_daily_hazard)
+
+    def _last_straw(self, idx: np.ndarray) -> np.ndarray | float:
+        """The hazard's jump for customers past their last straw (0.0 when the knob is off: adding it changes nothing)."""
+        if not self.harsh.tracks_friction:
+            return 0.0
+        return last_straw_log_hazard(self.state.friction[idx], self.harsh.straw_threshold[idx], self.p.harshness.last_straw_log_hazard)
 
     def _sign_up(self, new: np.ndarray, d: int) -> None:
         st, pop = self.state, self.pop
@@ -262,10 +290,11 @@ class _Simulation:
         )
 
     # ---------------------------------------------------------------- activity
-    def _use(self, act: np.ndarray, d: int, day_us: int, record: bool) -> None:
+    def _use(self, act: np.ndarray, d: int, day_us: int, record: bool, down: np.ndarray | None = None) -> None:
         st, pop, up = self.state, self.pop, self.p.usage
         weekend = (self.weekday0 + d) % 7 >= 5
-        counts = usage.daily_event_counts(self.rng, up, pop.usage_rate[act], st.sat[act], up.weekend_factor if weekend else 1.0)
+        factor = self._day_factor(act, up.weekend_factor if weekend else 1.0, down)
+        counts = usage.daily_event_counts(self.rng, up, pop.usage_rate[act], st.sat[act], factor)
         st.usage_ewma *= 1.0 - 1.0 / up.ewma_days
         st.usage_ewma[act] += counts / up.ewma_days
         if record:
@@ -273,6 +302,10 @@ class _Simulation:
             self.events.add(**rows)
             if self.events.count >= EVENTS_PER_CHUNK:
                 self._flush_events()
+
+    def _day_factor(self, act: np.ndarray, factor: float, down: np.ndarray | None) -> np.ndarray | float:
+        """Today's activity multiplier of customers `act`: the weekday's, less where an outage is on."""
+        return factor if down is None else np.where(down[act], factor * self.p.harshness.outage_usage_factor, factor)
 
     def _bill(self, act: np.ndarray, d: int, day_us: int, record: bool, shock: np.ndarray) -> np.ndarray:
         """Monthly charges (failures raise the hazard until recovered) and the price increase."""
@@ -298,8 +331,12 @@ class _Simulation:
         return failed_today
 
     def _order(self, act: np.ndarray, d: int, day_us: int, record: bool, shock: np.ndarray) -> None:
+        ob = fulfilment.place_orders(self.rng, self.p.fulfilment, day_us, self.today_us, act, self.state.sat[act])
+        self._fulfil(ob, d, record, shock)
+
+    def _fulfil(self, ob: fulfilment.OrderBatch, d: int, record: bool, shock: np.ndarray) -> None:
+        """Deliveries' effects (late ones felt ahead) and the order and refund rows."""
         st = self.state
-        ob = fulfilment.place_orders(self.rng, self.p.fulfilment, day_us, self.today_us, act, st.sat[act])
         shock[ob.customer] += ob.shock_now
         late = ob.late
         slots = (d + ob.late_days_ahead[late]) % RING_DAYS
@@ -322,12 +359,21 @@ class _Simulation:
             )
 
     def _support(
-        self, act: np.ndarray, d: int, day_us: int, record: bool, shock: np.ndarray, late_today: np.ndarray, failed_today: np.ndarray
+        self,
+        act: np.ndarray,
+        d: int,
+        day_us: int,
+        record: bool,
+        shock: np.ndarray,
+        late_today: np.ndarray,
+        failed_today: np.ndarray,
+        down: np.ndarray | None = None,
     ) -> None:
         st, pop, sp, rng = self.state, self.pop, self.p.support, self.rng
         bad = self.bad_days[0] <= d < self.bad_days[1]
         tb = support.open_tickets(
-            rng, sp, day_us, act, st.sat[act] + shock[act], late_today[act], failed_today[act], pop.ticket_channel[act], bad
+            rng, sp, day_us, act, st.sat[act] + shock[act], late_today[act], failed_today[act], pop.ticket_channel[act], bad,
+            None if down is None else down[act], self.p.harshness.outage_ticket_probability,
         )
         cust = tb.customer
         shock[cust] += tb.shock_now
@@ -360,7 +406,7 @@ class _Simulation:
             kind=np.full(int(keep.sum()), billing.REFUND, np.int8),
             amount=np.round(0.5 * st.sub_amount[cust[goodwill][keep]], 2),
         )
-        sv = self.p.surveys
+        sv = self.sv
         asked = resolved & (rng.random(len(cust)) < sv.post_ticket_probability) & (d - st.last_invite_day[cust] >= sv.post_ticket_quiet_days)
         sent_us = tb.resolved_us[asked] + HOUR_US + (rng.random(int(asked.sum())) * 23 * HOUR_US).astype(np.int64)
         keep = sent_us < self.today_us
@@ -369,16 +415,18 @@ class _Simulation:
 
     # ---------------------------------------------------------------- surveys
     def _periodic_surveys(self, act: np.ndarray, d: int, day_us: int, shock: np.ndarray) -> None:
-        st, pop, sv, rng = self.state, self.pop, self.p.surveys, self.rng
+        st, pop, sv, rng = self.state, self.pop, self.sv, self.rng
         due = act[((d - pop.survey_phase[act]) % sv.periodic_days == 0) & (d - st.tenure_start_day[act] >= 14)]
         sent_us = day_us + 7 * HOUR_US + (rng.random(len(due)) * 14 * HOUR_US).astype(np.int64)
         channel = np.where(rng.random(len(due)) < sv.periodic_in_app_share, IN_APP, EMAIL).astype(np.int8)
         self._invite(due, sent_us, PERIODIC, channel, st.sat[due] + shock[due], d)
 
-    def _invite(self, who: np.ndarray, sent_us: np.ndarray, trigger: int, channel: np.ndarray, sat: np.ndarray, d: int) -> None:
+    def _invite(
+        self, who: np.ndarray, sent_us: np.ndarray, trigger: int, channel: np.ndarray, sat: np.ndarray, d: int, shift: np.ndarray | float = 0.0
+    ) -> None:
         st, pop = self.state, self.pop
         sb = surveys.answer_invitations(
-            self.rng, self.p.surveys, sent_us, self.today_us, sat, st.invite_load[who], pop.rating_style[who], channel == IN_APP
+            self.rng, self.sv, sent_us, self.today_us, sat, st.invite_load[who], pop.rating_style[who], channel == IN_APP, shift
         )
         st.invite_load[who] += 1.0
         st.last_invite_day[who] = (sent_us - self.start_us) // DAY_US
@@ -405,6 +453,9 @@ class _Simulation:
     def _update_satisfaction(self, shock: np.ndarray) -> None:
         st, pop, sp, c, rng = self.state, self.pop, self.p.satisfaction, self.p.churn, self.rng
         n = pop.size
+        shock = felt_shock(shock, self.harsh.sensitivity)
+        if self.harsh.tracks_friction:
+            decay_friction(st.friction, shock, self.p.harshness.friction_half_life_days)
         st.sat += sp.reversion_per_day * (pop.baseline - st.sat) + sp.drift_sd_per_day * rng.standard_normal(n) + shock
         np.clip(st.sat, sp.floor, sp.ceiling, out=st.sat)
         rho = np.exp(-1.0 / c.life_event_days)
@@ -444,8 +495,8 @@ class _Simulation:
         }
         self._write("ground_truth/weekly", self._assemble("weekly", columns, schema=TRUTH_SCHEMAS["weekly"]))
 
-    def _write_final_tables(self) -> None:
-        st, pop = self.state, self.pop
+    def _write_customers(self) -> None:
+        pop = self.pop
         customers = {
             "customer": np.arange(pop.size),
             "number": np.arange(1, pop.size + 1),
@@ -457,12 +508,43 @@ class _Simulation:
         }
         self._write("customers", self._assemble("customers", customers))
 
-        current = np.flatnonzero(st.active)  # everyone subscribed at today holds one open subscription
+    def _write_subscriptions(self) -> None:
+        current = np.flatnonzero(self.state.active)  # everyone subscribed at today holds one open subscription
         self._end_subscriptions(current, np.zeros(len(current), np.int64), ended=False)
         subs = self.subscriptions.columns()
         by_customer = np.lexsort((subs["started"], subs["customer"])) if subs else None
         self._write("subscriptions", self._assemble("subscriptions", subs, by_customer))
 
+    def _write_harshness_truth(self, purchase_rate: np.ndarray | None = None, dropout_rate: np.ndarray | None = None) -> None:
+        """Who feels friction how much, who has a last straw, and when which group was down."""
+        n, harsh = self.pop.size, self.harsh
+        threshold = np.full(n, np.inf) if harsh.straw_threshold is None else harsh.straw_threshold
+        traits = {
+            "customer": np.arange(n),
+            "sensitivity": np.ones(n) if harsh.sensitivity is None else harsh.sensitivity,
+            "threshold": np.where(np.isfinite(threshold), threshold, 0.0),
+            "has_straw": np.isfinite(threshold),
+            "purchase_rate": np.zeros(n) if purchase_rate is None else purchase_rate,
+            "dropout_rate": np.zeros(n) if dropout_rate is None else dropout_rate,
+            "buyer": np.full(n, purchase_rate is not None),
+        }
+        self._write("ground_truth/traits", self._assemble("traits", traits, schema=TRUTH_SCHEMAS["traits"]))
+        outages = harsh.outages
+        starts = np.array([self.start_us + o.start_day * DAY_US for o in outages], np.int64)
+        columns = {
+            "started": starts,
+            "ended": starts + np.array([o.days * DAY_US for o in outages], np.int64),
+            "region": np.array([o.region or 0 for o in outages], np.int8),
+            "by_region": np.array([o.region is not None for o in outages], bool),
+            "plan": np.array([o.plan or 0 for o in outages], np.int8),
+            "by_plan": np.array([o.plan is not None for o in outages], bool),
+        }
+        self._write("ground_truth/outages", self._assemble("outages", columns if outages else {}, schema=TRUTH_SCHEMAS["outages"]))
+
+    def _write_final_tables(self) -> None:
+        st, pop = self.state, self.pop
+        self._write_customers()
+        self._write_subscriptions()
         for name, rows in (("tickets", self.tickets), ("orders", self.orders)):
             self._write(name, self._assemble(name, rows.columns()))
         bills = self.billing.columns()
@@ -493,10 +575,17 @@ class _Simulation:
         self._write(
             "ground_truth/churn_events", self._assemble("churn_events", self.churn_events.columns(), schema=TRUTH_SCHEMAS["churn_events"])
         )
+        self._write_harshness_truth()
 
 
 def run_world(params: WorldParams, customers: int, days: int, seed: int, start: date, sink: TableSink) -> dict[str, int]:
     """Simulate the world day by day, streaming every table to `sink`; returns row counts per table."""
     if customers < 1 or days < 1:
         raise ValueError(f"need at least one customer and one day, got customers={customers}, days={days}")
+    if params.regime not in REGIMES:
+        raise ValueError(f"unknown regime {params.regime!r} (WorldParams.regime): choose one of {', '.join(REGIMES)}")
+    if params.regime == "purchases":
+        from simulator.purchases import PurchasesSimulation  # builds on this module's loop
+
+        return PurchasesSimulation(params, customers, days, seed, start, sink).run()
     return _Simulation(params, customers, days, seed, start, sink).run()

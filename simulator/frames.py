@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 
 from simulator.dynamics import run_world
-from simulator.writer import EXPECTED, TRUTH_DIR
+from simulator.writer import TRUTH_DIR, expected_tables, resolve_params
 from simulator.world import DEFAULT_START, WorldParams
 
 
@@ -18,18 +18,19 @@ from simulator.world import DEFAULT_START, WorldParams
 class World:
     today: date
     tables: dict[str, pl.DataFrame]  # the contract tables, as the pipeline would read them
-    truth: dict[str, pl.DataFrame]  # hidden ground truth: weekly, churn, churn_events, surveys
+    truth: dict[str, pl.DataFrame]  # hidden ground truth: weekly, churn, churn_events, surveys, traits, outages
 
 
 class MemorySink:
-    def __init__(self) -> None:
+    def __init__(self, expected: dict[str, pa.Schema]) -> None:
+        self.expected = expected
         self.chunks: dict[str, list[pa.Table]] = defaultdict(list)
 
     def write(self, name: str, table: pa.Table) -> None:
         self.chunks[name].append(table)
 
     def frame(self, name: str) -> pl.DataFrame:
-        chunks = self.chunks.get(name) or [EXPECTED[name].empty_table()]
+        chunks = self.chunks.get(name) or [self.expected[name].empty_table()]
         return pl.from_arrow(pa.concat_tables(chunks))
 
 
@@ -39,14 +40,18 @@ def simulate_world(
     seed: int = 42,
     start: date = DEFAULT_START,
     *,
+    regime: str = "subscription",
+    response_rate: float | None = None,
     params: WorldParams | None = None,
 ) -> World:
     """The same world `write_world` writes for these arguments, returned as polars frames."""
-    sink = MemorySink()
-    run_world(params or WorldParams(), customers, days, seed, start, sink)
+    params = resolve_params(regime, response_rate, params)
+    expected = expected_tables(params.regime)
+    sink = MemorySink(expected)
+    run_world(params, customers, days, seed, start, sink)
     prefix = f"{TRUTH_DIR}/"
     return World(
         today=start + timedelta(days=days),
-        tables={name: sink.frame(name) for name in EXPECTED if not name.startswith(prefix)},
-        truth={name.removeprefix(prefix): sink.frame(name) for name in EXPECTED if name.startswith(prefix)},
+        tables={name: sink.frame(name) for name in expected if not name.startswith(prefix)},
+        truth={name.removeprefix(prefix): sink.frame(name) for name in expected if name.startswith(prefix)},
     )

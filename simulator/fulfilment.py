@@ -48,6 +48,20 @@ def place_orders(
     n = len(cust)
     ordered_us = day_us + (rng.random(n) * DAY_US).astype(np.int64)
     amount = np.round(np.exp(fp.amount_log_median + fp.amount_log_sd * rng.standard_normal(n)), 2)
+    return fulfil_orders(rng, fp, day_us, today_us, cust, ordered_us, amount)
+
+
+def fulfil_orders(
+    rng: np.random.Generator,
+    fp: FulfilmentParams,
+    day_us: int,
+    today_us: int,
+    cust: np.ndarray,
+    ordered_us: np.ndarray,
+    amount: np.ndarray,
+) -> OrderBatch:
+    """How each of today's orders ends (promise, lateness, cancellation, return); arrays aligned with `cust`."""
+    n = len(cust)
     promise_days = rng.integers(fp.promise_days[0], fp.promise_days[1], n)
     promised_us = day_us + promise_days * DAY_US + 20 * HOUR_US  # "by 8 pm on the promised day"
 

@@ -15,7 +15,7 @@ from simulator.tables import DAY_US, HOUR_US
 from simulator.world import TICKET_CATEGORIES, TICKET_CHANNELS, SupportParams
 
 SPONTANEOUS_CATEGORY_SHARES = (0.45, 0.15, 0.10, 0.20, 0.10)  # technical, billing, delivery, account, other
-BILLING, DELIVERY = TICKET_CATEGORIES.index("billing"), TICKET_CATEGORIES.index("delivery")
+TECHNICAL, BILLING, DELIVERY = (TICKET_CATEGORIES.index(c) for c in ("technical", "billing", "delivery"))
 LONG_WAIT_FACTOR = 3.0  # a wait above 3x the channel median counts as "long" in the ground truth
 
 
@@ -52,22 +52,30 @@ def open_tickets(
     payment_failed_today: np.ndarray,
     preferred_channel: np.ndarray,
     bad_period: bool,
+    outage_today: np.ndarray | None = None,
+    outage_ticket_probability: float = 0.0,
 ) -> TicketBatch:
-    """At most one ticket per customer and day; arrays are aligned with `customers`."""
+    """At most one ticket per customer and day; arrays are aligned with `customers`.
+
+    `outage_today` marks customers whose region or plan is down today (None: nobody's).
+    """
     p_spont = sp.tickets_per_day * np.exp(-sp.satisfaction_effect * satisfaction)
     p_late = np.where(late_today, sp.ticket_after_late_delivery, 0.0)
     p_pay = np.where(payment_failed_today, sp.ticket_after_payment_failure, 0.0)
-    p_any = 1.0 - (1.0 - p_spont) * (1.0 - p_late) * (1.0 - p_pay)
+    p_out = 0.0 if outage_today is None else np.where(outage_today, outage_ticket_probability, 0.0)
+    p_any = 1.0 - (1.0 - p_spont) * (1.0 - p_late) * (1.0 - p_pay) * (1.0 - p_out)
     opens = rng.random(len(customers)) < p_any
     cust, sat = customers[opens], satisfaction[opens]
     p_spont, p_late, p_pay, p_any = p_spont[opens], p_late[opens], p_pay[opens], p_any[opens]
+    p_out = p_out if outage_today is None else p_out[opens]
     pref = preferred_channel[opens]
     n = len(cust)
 
     # what it is about: the incident that most likely caused it, else a spontaneous category
-    w = rng.random(n) * (p_spont + p_late + p_pay)
+    w = rng.random(n) * (p_spont + p_late + p_pay + p_out)
     spontaneous = rng.choice(len(TICKET_CATEGORIES), size=n, p=SPONTANEOUS_CATEGORY_SHARES)
-    category = np.where(w < p_late, DELIVERY, np.where(w < p_late + p_pay, BILLING, spontaneous)).astype(np.int8)
+    other = np.where(w < p_late + p_pay + p_out, TECHNICAL, spontaneous)  # an outage is a technical problem
+    category = np.where(w < p_late, DELIVERY, np.where(w < p_late + p_pay, BILLING, other)).astype(np.int8)
 
     h = rng.random(n)
     p_hop = _sigmoid(sp.hop_logit - sp.hop_satisfaction_effect * sat)

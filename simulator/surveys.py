@@ -42,14 +42,19 @@ def answer_invitations(
     recent_invitations: np.ndarray,
     rating_style: np.ndarray,
     in_app: np.ndarray,
+    logit_shift: np.ndarray | float = 0.0,
 ) -> SurveyBatch:
-    """Decide, for invitations aligned with `sent_us`, who answers, when, and with what score."""
+    """Decide, for invitations aligned with `sent_us`, who answers, when, and with what score.
+
+    `logit_shift` moves the response log-odds of some invitees (customers who have quietly left).
+    """
     n = len(sent_us)
     logit = (
         sv.response_logit
         + sv.response_satisfaction_effect * satisfaction
         - sv.response_fatigue_effect * recent_invitations
         + sv.in_app_response_shift * in_app
+        + logit_shift
     )
     p = _sigmoid(logit)
     answers = rng.random(n) < p

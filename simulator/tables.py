@@ -91,6 +91,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 CONTRACT_TABLES = tuple(SCHEMAS)
+# The purchases regime's customers have no plan and no contractual monthly value.
+PURCHASES_CUSTOMERS = pa.schema([f for f in SCHEMAS["customers"] if f.name not in ("plan", "monthly_value")])
 
 # Hidden ground truth, written under ground_truth/ and never read by the pipeline.
 TRUTH_SCHEMAS: dict[str, pa.Schema] = {
@@ -127,6 +129,18 @@ TRUTH_SCHEMAS: dict[str, pa.Schema] = {
     ),
     "churn_events": pa.schema(
         [("customer_id", pa.string()), ("churned_at", TS), ("involuntary", pa.bool_())]
+    ),
+    "traits": pa.schema(
+        [
+            ("customer_id", pa.string()),
+            ("friction_sensitivity", pa.float64()),  # multiplier of negative shocks (1 when tolerance is off)
+            ("last_straw_threshold", pa.float64()),  # decayed friction above which the hazard jumps; null: no last straw
+            ("purchase_rate_per_day", pa.float64()),  # purchases regime: the buy-till-you-die rate at satisfaction 0
+            ("dropout_rate_per_day", pa.float64()),  # purchases regime: the dropout rate at satisfaction 0
+        ]
+    ),
+    "outages": pa.schema(
+        [("started_at", TS), ("ended_at", TS), ("region", pa.string()), ("plan", pa.string())]  # one of region/plan is null
     ),
     "surveys": pa.schema(
         [
@@ -283,6 +297,19 @@ LAYOUTS: dict[str, dict[str, Source]] = {
         **{name: Source(name) for name in ("tickets", "handoffs", "long_waits", "late_deliveries", "payment_failures", "surveys_answered")},
     },
     "churn_events": {"customer_id": _CUSTOMER, "churned_at": Source("ts"), "involuntary": Source("involuntary")},
+    "traits": {
+        "customer_id": _CUSTOMER,
+        "friction_sensitivity": Source("sensitivity"),
+        "last_straw_threshold": Source("threshold", valid="has_straw"),
+        "purchase_rate_per_day": Source("purchase_rate", valid="buyer"),
+        "dropout_rate_per_day": Source("dropout_rate", valid="buyer"),
+    },
+    "outages": {
+        "started_at": Source("started"),
+        "ended_at": Source("ended"),
+        "region": Source("region", REGIONS, valid="by_region"),
+        "plan": Source("plan", PLANS, valid="by_plan"),
+    },
     "survey_truth": {
         "survey_id": Source("#row", ids="S"),
         "customer_id": _CUSTOMER,
@@ -316,7 +343,8 @@ def assemble(
             decimal = pa.array(take(source.column)).cast(pa.string())
             arrays.append(pc.binary_join_element_wise(source.text[0], decimal, source.text[1], ""))
         elif source.labels is not None:
-            arrays.append(label_array(source.labels, take(source.column)))
+            labels = label_array(source.labels, take(source.column))
+            arrays.append(labels if valid is None else pc.if_else(pa.array(valid), labels, pa.scalar(None, pa.string())))
         elif field.type == TS:
             arrays.append(ts_array(take(source.column), valid))
         else:

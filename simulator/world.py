@@ -1,5 +1,9 @@
 """The parameters of the synthetic world, with defaults and the reason for each.
 
+Two regimes: `subscription` (contracts that end; the default and the demo's)
+and `purchases` (a non-contractual shop: buy-till-you-die purchases, no subscriptions, churn only
+visible as inactivity). `regime_params(regime)` gives each regime's default world.
+
 Satisfaction lives on a latent scale centred near 0 (cross-customer sd about 0.8); effects on
 rates are multiplicative (log-linear). Every default is one line with its rationale, so tuning the
 world means reading and editing this file only.
@@ -13,7 +17,7 @@ answered a survey before leaving; ROC-AUC of the true hazard for 30-day churn 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 DEFAULT_START = date(2025, 1, 1)  # fixed so a seed always gives the same world
@@ -30,6 +34,7 @@ ORDER_STATUSES = ("delivered", "cancelled", "returned", "pending")
 BILLING_KINDS = ("payment_failed", "payment_recovered", "refund", "chargeback", "price_increase")
 SURVEY_CHANNELS = ("email", "in_app")
 SURVEY_TRIGGERS = ("post_ticket", "periodic")
+REGIMES = ("subscription", "purchases")
 
 
 @dataclass(frozen=True)
@@ -186,8 +191,59 @@ class ChurnParams:
 
 
 @dataclass(frozen=True)
+class PurchaseParams:
+    """The `purchases` regime: Pareto/NBD-style buying (rate and dropout heterogeneous, dropout unobserved), gamma-gamma spend."""
+
+    rate_shape: float = 0.8  # purchase rate ~ Gamma: shape < 1, many occasional buyers and a few regulars
+    rate_mean_per_day: float = 1 / 30  # the average customer buys about once a month at satisfaction 0
+    rate_max_per_day: float = 0.5  # numeric guard: nobody buys every day
+    dropout_shape: float = 0.8  # dropout rate ~ Gamma: lifetimes differ a lot between customers
+    dropout_mean_per_day: float = 1 / 700  # mean lifetime ~2 years at satisfaction 0, before the effects below
+    satisfaction_rate_effect: float = 0.35  # log-rate per unit satisfaction: unhappy customers buy less often before leaving
+    satisfaction_dropout_effect: float = -1.2  # log-hazard per unit satisfaction: unhappy customers quietly leave sooner
+    new_customer_log_hazard: float = 1.2  # many one-and-done buyers: dropout is high in the first weeks ...
+    new_customer_decay_days: float = 45.0  # ... and fades over a couple of months
+    spend_shape: float = 6.0  # gamma-gamma spend: an order's value ~ Gamma(p, nu) ...
+    spend_scale_shape: float = 4.0  # ... nu ~ Gamma(q, gamma) across customers (Fader-Hardie-Lee 2005's CDNow fit is p 6.3, q 3.7)
+    spend_scale_rate: float = 15.0  # ... mean order p * gamma / (q - 1) = $30
+    spend_satisfaction_effect: float = 0.10  # happier customers spend a little more per order
+    browse_per_purchase: float = 3.0  # sessions and page views per purchase (browsing before buying)
+    browse_satisfaction_effect: float = 0.45  # unhappy customers browse less
+    session_share: float = 0.35  # browsing events: sessions, the rest page views
+    tickets_per_day: float = 0.004  # spontaneous tickets: a shop's customers write in less often than a subscriber (~1.5/year)
+    survey_recent_days: int = 365  # the relationship survey goes to everyone who bought within a year, gone or not (nobody knows)
+    lapsed_response_shift: float = -1.0  # customers who have quietly left answer less (log-odds)
+
+
+@dataclass(frozen=True)
+class HarshnessParams:
+    """What makes a world less kind to a churn model (customer-level heterogeneity, non-linearity, thin surveys, mass incidents).
+
+    `HarshnessParams()` holds plausible values and is the `purchases` regime's default;
+    `HarshnessParams.off()` switches every knob off and is the `subscription` default, so the demo's
+    world stays as it was. Each knob works in both regimes.
+    """
+
+    tolerance_sd: float = 0.5  # customers differ in how much friction hurts: negative shocks x lognormal(mean 1, this sd of the log)
+    last_straw_share: float = 0.3  # some customers react non-linearly ...
+    last_straw_threshold: float = 0.6  # ... once their decayed friction passes this (2-3 incidents within a couple of months) ...
+    last_straw_log_hazard: float = 1.6  # ... their churn hazard jumps ~5x, and stays up until the friction fades
+    friction_half_life_days: float = 45.0  # how fast the friction of past incidents fades
+    response_rate: float | None = 0.10  # thin surveys: share of invitations answered (many companies see 5-10%); None keeps SurveyParams
+    outages_per_year: float = 3.0  # incidents that hit many customers at once: a region (or a plan) goes down ...
+    outage_days: int = 3  # ... for a few days
+    outage_ticket_probability: float = 0.08  # per affected customer and outage day: some write in
+    outage_shock_per_day: float = -0.12  # everyone affected is annoyed, every day it lasts
+    outage_usage_factor: float = 0.4  # and can hardly use the product (or buy) meanwhile
+
+    @classmethod
+    def off(cls) -> HarshnessParams:
+        return cls(tolerance_sd=0.0, last_straw_share=0.0, response_rate=None, outages_per_year=0.0)
+
+
+@dataclass(frozen=True)
 class WorldParams:
-    """All knobs of the synthetic world; `WorldParams()` is the documented default world."""
+    """All knobs of the synthetic world; `WorldParams()` is the documented default (subscription) world."""
 
     population: PopulationParams = field(default_factory=PopulationParams)
     satisfaction: SatisfactionParams = field(default_factory=SatisfactionParams)
@@ -197,7 +253,30 @@ class WorldParams:
     billing: BillingParams = field(default_factory=BillingParams)
     surveys: SurveyParams = field(default_factory=SurveyParams)
     churn: ChurnParams = field(default_factory=ChurnParams)
+    regime: str = "subscription"  # one of REGIMES
+    purchases: PurchaseParams = field(default_factory=PurchaseParams)  # used by the purchases regime only
+    harshness: HarshnessParams = field(default_factory=HarshnessParams.off)
     burn_in_days: int = 60  # satisfaction and incidents run this long before day 0 (nothing written), so week 1 looks steady
     truth_every_days: int = 7  # ground-truth snapshot cadence (weekly)
     silent_days: int = 180  # ground truth "silent": no survey answer within this many days
     dissatisfied_max_score: int = 6  # NPS detractor cut
+
+
+def regime_params(regime: str, response_rate: float | None = None) -> WorldParams:
+    """The default world of `regime`; `response_rate` (0-1) thins or thickens the surveys of either."""
+    if regime not in REGIMES:
+        raise ValueError(f"unknown regime {regime!r}: choose one of {', '.join(REGIMES)}")
+    if response_rate is not None and not 0.0 < response_rate < 1.0:
+        raise ValueError(f"response_rate must lie strictly between 0 and 1, got {response_rate}")
+    if regime == "subscription":
+        params = WorldParams()
+    else:
+        params = WorldParams(
+            regime="purchases",
+            population=replace(PopulationParams(), installed_share=0.0),  # every customer's whole history is written
+            support=replace(SupportParams(), tickets_per_day=PurchaseParams().tickets_per_day),
+            harshness=HarshnessParams(),
+        )
+    if response_rate is not None:
+        params = replace(params, harshness=replace(params.harshness, response_rate=response_rate))
+    return params
