@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from configs.schema import SourceConfig
 from features.contract import REQUIRED_TABLES, TABLES, ContractError, UnreadableSourceError
+from features.validation import in_time_range
 
 _FILE_SUFFIXES = (".parquet", ".csv")
 _TABLES_SQL = "SELECT table_name FROM information_schema.tables WHERE table_schema = {schema} ORDER BY table_name"
@@ -302,29 +303,40 @@ def time_bounds(source: SourceConfig, table: str, column: str) -> tuple[object, 
     """The oldest and newest value of one contract column of a table, as the source holds it
     (datetime, date or ISO text), without loading the table: a lazy min/max over the file,
     ``SELECT min(..), max(..)`` in a database. None when the table or column is not there (ingest
-    names what is missing). CSV text is compared as written, which orders ISO 8601 times correctly."""
+    names what is missing). CSV text is compared as written, which orders ISO 8601 times correctly.
+    Times outside years 1-9999 ('infinity', a damaged file) are left out: ingest rejects those rows."""
     name, wanted = source.tables.get(table, table), source.columns.get(table, {}).get(column, column)
     if source.kind == "files":
         path = next((p for p in _file_candidates(source.path, name) if p.is_file()), None)
         if path is None:
             return None
         scan = pl.scan_parquet(path) if path.suffix == ".parquet" else pl.scan_csv(path, infer_schema_length=0)
-        if wanted not in scan.collect_schema().names():
+        found = scan.collect_schema().get(wanted)
+        if found is None:
             return None
-        return scan.select(pl.col(wanted).min(), pl.col(wanted).max().alias("_last")).collect(engine="streaming").row(0)
+        value = pl.col(wanted).filter(in_time_range(pl.col(wanted), found)) if isinstance(found, pl.Datetime) or found == pl.Date else pl.col(wanted)
+        return scan.select(value.min(), value.max().alias("_last")).collect(engine="streaming").row(0)
     bounds = f"SELECT min({quote_identifier(wanted)}), max({quote_identifier(wanted)}) FROM "
+    in_range = f" WHERE {quote_identifier(wanted)} BETWEEN '0001-01-01' AND '9999-12-31 23:59:59.999999'"
     if source.kind == "duckdb":
         if not source.path.is_file():
             return None
         with duckdb.connect(str(source.path), read_only=True) as con:
-            found = [c for c, _ in con.execute(_COLUMNS_SQL.format(schema="?", table="?"), ["main", name]).fetchall()]
-            return con.execute(f"{bounds}main.{quote_identifier(name)}").fetchone() if wanted in found else None
+            found = dict(con.execute(_COLUMNS_SQL.format(schema="?", table="?"), ["main", name]).fetchall())
+            if wanted not in found:
+                return None
+            return con.execute(f"{bounds}main.{quote_identifier(name)}{_if_time(found[wanted], in_range)}").fetchone()
     from adbc_driver_postgresql import dbapi
 
     with dbapi.connect(source.dsn()) as conn, conn.cursor() as cursor:
         schema = source.schema_ or _current_schema(cursor)
         cursor.execute(_COLUMNS_SQL.format(schema="$1", table="$2"), (schema, name))
-        if wanted not in [c for c, _ in cursor.fetchall()]:
+        found = dict(cursor.fetchall())
+        if wanted not in found:
             return None
-        cursor.execute(f"{bounds}{quote_identifier(schema)}.{quote_identifier(name)}")
+        cursor.execute(f"{bounds}{quote_identifier(schema)}.{quote_identifier(name)}{_if_time(found[wanted], in_range)}")
         return cursor.fetchone()
+
+
+def _if_time(data_type: str, clause: str) -> str:
+    return clause if data_type.lower().startswith(("timestamp", "date")) else ""

@@ -395,7 +395,8 @@ def _physical_range(found: pl.DataType) -> tuple[int, int]:
     return max(_SECONDS[0] * per_second, _INT64[0]), min((_SECONDS[1] + 1) * per_second - 1, _INT64[1])
 
 
-def _in_range(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
+def in_time_range(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
+    """The Datetime or Date value lies in years 1-9999 (polars panics converting or printing one that does not)."""
     low, high = _physical_range(found)
     return raw.to_physical().is_between(low, high)
 
@@ -404,7 +405,7 @@ def _within_range(raw: pl.Expr, found: pl.DataType) -> pl.Expr:
     """The value, null where out of range. Clipped first, so that no slot, not even a null one, holds
     a value polars' time arithmetic panics on."""
     low, high = _physical_range(found)
-    return pl.when(_in_range(raw, found)).then(raw.to_physical().clip(low, high)).cast(found)
+    return pl.when(in_time_range(raw, found)).then(raw.to_physical().clip(low, high)).cast(found)
 
 
 def _localize(naive: pl.Expr, tz: str) -> pl.Expr:
@@ -475,7 +476,7 @@ def _column_checks(column: ColumnSpec, found: pl.DataType, survey: SurveyConfig,
     present = _present(pl.col(_RAW + name), found)
     checks = [_Check(f"null {name}", ~present)] if "key" in column.rules else []
     if isinstance(found, pl.Datetime) or found == pl.Date:  # typed times convert unless out of range
-        checks.append(_Check(f"out-of-range timestamp in {name}", present & ~_in_range(pl.col(_RAW + name), found)))
+        checks.append(_Check(f"out-of-range timestamp in {name}", present & ~in_time_range(pl.col(_RAW + name), found)))
     else:
         checks.append(
             _Check(
@@ -568,7 +569,7 @@ def _time_text(name: str, found: pl.DataType) -> pl.Expr:
     else:
         text, unit = value.dt.convert_time_zone("UTC").dt.to_string(_ISO + "Z"), found.time_unit
     out_of_range = pl.format(f"out of range: {{}} {unit} since 1970-01-01", raw.to_physical())
-    return pl.when(_in_range(raw, found)).then(text).otherwise(out_of_range).alias(name)
+    return pl.when(in_time_range(raw, found)).then(text).otherwise(out_of_range).alias(name)
 
 
 def _as_utc(moment: datetime) -> datetime:

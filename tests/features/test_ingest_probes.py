@@ -153,6 +153,40 @@ def test_postgres_infinity_timestamps_are_rejected_rows(make_config, postgres_ds
     assert result.tables["events"]["ts"].to_list() == [datetime(2025, 6, 1, 8, tzinfo=timezone.utc)]
 
 
+@pytest.mark.parametrize("kind", ["parquet", "duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_newest_event_time_leaves_out_times_no_clock_shows(make_config, tmp_path, request, kind):
+    """The as-of check reads the events' time bounds before ingest: 'infinity' or garbage must not break it."""
+    if kind == "parquet":
+        write(tmp_path / "data", customers=CUSTOMERS)
+        ts = pa.array([1_748_772_000_000_000, 9_200_000_000_000_000_000], pa.timestamp("us"))
+        pq.write_table(pa.table({"customer_id": ["C1", "C1"], "ts": ts, "event_type": ["login"] * 2}), tmp_path / "data" / "events.parquet")
+        source = {"kind": "files"}
+    else:
+        statements = [
+            "CREATE TABLE events (customer_id text, ts timestamp, event_type text)",
+            "INSERT INTO events VALUES ('C1', '2025-06-01 10:00', 'login'), ('C1', 'infinity', 'login'), ('C1', '-infinity', 'login')",
+        ]
+        if kind == "duckdb":
+            with duckdb.connect(str(tmp_path / "source.duckdb")) as con:
+                for statement in statements:
+                    con.execute(statement)
+            source = {"kind": "duckdb", "path": str(tmp_path / "source.duckdb")}
+        else:
+            from adbc_driver_postgresql import dbapi
+
+            schema = f"bounds_{uuid.uuid4().hex[:8]}"
+            with dbapi.connect(request.getfixturevalue("postgres_dsn")) as conn, conn.cursor() as cursor:
+                cursor.execute(f"CREATE SCHEMA {schema}")
+                cursor.execute(f"SET search_path TO {schema}")
+                for statement in statements:
+                    cursor.execute(statement)
+                conn.commit()
+            request.getfixturevalue("monkeypatch").setenv("QC_TEST_SOURCE_DSN", request.getfixturevalue("postgres_dsn"))
+            source = {"kind": "postgres", "path": None, "dsn_env": "QC_TEST_SOURCE_DSN", "schema": schema}
+    first, last = sources.time_bounds(make_config(source=source).source, "events", "ts")
+    assert first == last and str(first).startswith("2025-06-01 10:00")
+
+
 # --- files that cannot be read --------------------------------------------------------------------
 
 
