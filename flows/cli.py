@@ -145,6 +145,18 @@ def simulate(
     days: Annotated[int, typer.Option(min=30, max=3650, help="Days of history; the simulated today is start + days.")] = 365,
     seed: Annotated[int, typer.Option(min=0, help="Random seed: a seed always gives the same world.")] = 42,
     start: Annotated[str | None, typer.Option(metavar="DATE", help="First simulated day, YYYY-MM-DD (default 2025-01-01).")] = None,
+    regime: Annotated[
+        str,
+        typer.Option(
+            metavar="[subscription|purchases]",
+            help="subscription: contracts that end (the demo's). purchases: a shop, no subscriptions table, churn only "
+            "visible as inactivity (read it with churn.definition: inactivity).",
+        ),
+    ] = "subscription",
+    response_rate: Annotated[
+        float | None,
+        typer.Option(min=0.01, max=0.95, help="Share of survey invitations answered, e.g. 0.05 (default: ~21% subscription, 10% purchases)."),
+    ] = None,
 ) -> None:
     """Write a synthetic company's input tables (and its hidden ground truth, apart).
 
@@ -153,11 +165,16 @@ def simulate(
     ```sh
     quietchurn simulate --out data/      # 20,000 customers from 2025-01-01, 1 year (today = 2026-01-01), seed 42
     quietchurn simulate --customers 2000 --days 240 --seed 7 --start 2024-03-01 --out /tmp/small
+    quietchurn simulate --regime purchases --days 730 --response-rate 0.05 --out /tmp/shop
     ```
     """
-    from simulator import DEFAULT_START, write_world
+    from simulator import DEFAULT_START, REGIMES, write_world
 
-    summary = write_world(out, customers=customers, days=days, seed=seed, start=_parse_date(start) or DEFAULT_START)
+    if regime not in REGIMES:
+        _fail(f"--regime must be one of {', '.join(REGIMES)}, got {regime!r}")
+    summary = write_world(
+        out, customers=customers, days=days, seed=seed, start=_parse_date(start) or DEFAULT_START, regime=regime, response_rate=response_rate
+    )
     console.print(f"Simulated world written to [bold]{out}[/bold] (today = {summary.today}).")
     for table, rows in summary.row_counts.items():
         console.print(f"  {table:<14} {rows:>12,} rows")
