@@ -20,7 +20,7 @@ from polars.exceptions import PanicException
 
 from configs import Config
 from features.contract import REQUIRED_TABLES, ContractError, ValidationFailedError
-from features.sources import BATCH_ROWS, TableReader, open_tables
+from features.sources import TableReader, open_tables
 from features.validation import TableValidator, ValidatedTable, empty_rejects, table_validators
 
 
@@ -97,7 +97,7 @@ def _validate_batch(validator: TableValidator, batch: pl.DataFrame, number: int,
     except (Exception, PanicException) as exc:
         rows = f"rows {before + 1:,}-{before + batch.height:,}" if batch.height else "no rows"
         raise ValidationFailedError(
-            f"{validator.spec.name}: validating batch {number} ({rows}, batches of {BATCH_ROWS:,}) of {reader.origin or 'the source'} "
+            f"{validator.spec.name}: validating batch {number} ({rows}) of {reader.origin or 'the source'} "
             f"failed unexpectedly: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; "
             f"nothing was committed. This is a bug met on this data: please report it with this message"
         ) from exc

@@ -85,7 +85,7 @@ def test_a_batch_whose_validation_breaks_names_table_batch_and_file(make_config,
     with pytest.raises(ValidationFailedError) as raised:
         ingest.stream_tables(make_config(), lambda table, rows: handed.append(table), INGESTED_AT)
     message = str(raised.value)
-    assert message.startswith("events: validating batch 1 (rows 1-2,")
+    assert message.startswith("events: validating batch 1 (rows 1-2) of ")
     assert str(tmp_path / "data" / "events.parquet") in message and type(error).__name__ in message
     assert isinstance(raised.value, ContractError)  # deterministic: the Prefect task does not retry it
     assert handed == ["customers"]  # the events batch never reached the snapshot
