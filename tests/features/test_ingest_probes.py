@@ -69,7 +69,7 @@ def test_an_out_of_scale_score_beside_a_blank_one_in_a_chunked_batch_is_rejected
 
 def _failing_validate(error: BaseException):
     def validate(self, raw):
-        if self.spec.name == "events":
+        if self.spec.name == "events" and "C2" in raw["customer_id"].to_list():
             raise error
         return original(self, raw)
 
@@ -81,14 +81,15 @@ def _failing_validate(error: BaseException):
 def test_a_batch_whose_validation_breaks_names_table_batch_and_file(make_config, tmp_path, monkeypatch, error):
     write(tmp_path / "data", customers=CUSTOMERS, events=EVENTS)
     monkeypatch.setattr(TableValidator, "validate", _failing_validate(error))
+    monkeypatch.setattr(sources, "BATCH_ROWS", 1)  # C2's event comes in the second batch
     handed: list[str] = []
     with pytest.raises(ValidationFailedError) as raised:
         ingest.stream_tables(make_config(), lambda table, rows: handed.append(table), INGESTED_AT)
     message = str(raised.value)
-    assert message.startswith("events: validating batch 1 (rows 1-2) of ")
+    assert message.startswith("events: validating batch 2 (rows 2-2) of ")
     assert str(tmp_path / "data" / "events.parquet") in message and type(error).__name__ in message
     assert isinstance(raised.value, ContractError)  # deterministic: the Prefect task does not retry it
-    assert handed == ["customers"]  # the events batch never reached the snapshot
+    assert handed == ["customers", "customers", "events"]  # the failing batch never reached the snapshot
 
 
 def test_a_contract_error_inside_a_batch_is_not_disguised_as_a_bug(make_config, tmp_path, monkeypatch):
