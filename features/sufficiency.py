@@ -245,14 +245,15 @@ def label_problem(labels: pl.DataFrame, parts: dict[str, Sequence[date]]) -> str
         return None
     described = "; ".join(
         f"the {part} snapshot{'s' if len(parts[part]) > 1 else ''} ({', '.join(map(str, parts[part]))}) "
-        f"hold{'' if len(parts[part]) > 1 else 's'} {c['customers']:,} eligible customer{'' if c['customers'] == 1 else 's'}, "
-        f"{c['churned']:,} churned and {c['customers'] - c['churned']:,} stayed"
+        f"{_holding(c['customers'], len(parts[part]))}, {c['churned']:,} churned and {c['customers'] - c['churned']:,} stayed"
         for part, c in short.items()
     )
     churned, total = sum(c["churned"] for c in counts.values()), sum(c["customers"] for c in counts.values())
-    if total and churned == 0:
+    if any(c["customers"] < 2 * MIN_PER_CLASS for c in counts.values()):
+        fix = "provide more customers (or more history)"
+    elif churned == 0:
         fix = "no customer churned within churn.horizon_days: check churn.definition (and that subscriptions do end) or lengthen the horizon"
-    elif total and churned == total:
+    elif churned == total:
         fix = "every customer churned: check churn.definition and churn.activity_event_types (what counts as staying active)"
     else:
         fix = "provide more customers or more history, or lengthen churn.horizon_days so more churn falls inside it"
@@ -260,3 +261,10 @@ def label_problem(labels: pl.DataFrame, parts: dict[str, Sequence[date]]) -> str
         f"cannot train: {described}; each part needs at least {MIN_PER_CLASS} customers who churned and {MIN_PER_CLASS} "
         f"who stayed; {fix}"
     )
+
+
+def _holding(rows: int, dates: int) -> str:
+    """'holds 1 eligible customer' for one date; 'hold 400 customer-dates' for several (a customer counts once per date)."""
+    if dates > 1:
+        return f"hold {rows:,} customer-date{'' if rows == 1 else 's'}"
+    return f"holds {rows:,} eligible customer{'' if rows == 1 else 's'}"

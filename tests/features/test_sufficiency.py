@@ -111,14 +111,15 @@ def labels(per_date: int, churned_per_date: int) -> pl.DataFrame:
     [
         (labels(200, 20), None),
         (labels(2 * MIN_PER_CLASS, MIN_PER_CLASS), None),  # exactly enough of each
-        (labels(1, 0), "the test snapshot (2025-06-01) holds 1 eligible customer, 0 churned and 1 stayed"),
+        (labels(1, 0), "the test snapshot (2025-06-01) holds 1 eligible customer, 0 churned and 1 stayed; each part needs at least 5 customers who churned and 5 who stayed; provide more customers"),
         (labels(200, 0), "no customer churned within churn.horizon_days: check churn.definition"),
         (labels(200, 200), "every customer churned: check churn.definition and churn.activity_event_types"),
         (labels(200, 3), "the validation snapshot (2025-05-01) holds 200 eligible customers, 3 churned and 197 stayed; the test"),
-        (labels(200, 2).filter(pl.col("as_of") != DATES[0]), "the training snapshots (2025-03-01, 2025-04-01) hold 200 eligible customers, 2 churned"),
-        (labels(2 * MIN_PER_CLASS - 1, MIN_PER_CLASS), "provide more customers or more history"),
+        (labels(200, 3), "or lengthen churn.horizon_days so more churn falls inside it"),
+        (labels(200, 2).filter(pl.col("as_of") != DATES[0]), "the training snapshots (2025-03-01, 2025-04-01) hold 200 customer-dates, 2 churned"),
+        (labels(2 * MIN_PER_CLASS - 1, MIN_PER_CLASS), "4 stayed; each part needs at least 5 customers who churned and 5 who stayed; provide more customers (or more history)"),
     ],
-    ids=["healthy", "just-enough", "one-customer", "no-churners", "everyone-churns", "few-churners", "few-in-training", "few-stayers"],
+    ids=["healthy", "just-enough", "one-customer", "no-churners", "everyone-churns", "few-churners", "few-churners-fix", "few-in-training", "few-stayers"],
 )
 def test_labels_that_cannot_train_are_named_with_the_fix(frame, expected):
     problem = label_problem(frame, PARTS)
