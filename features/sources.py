@@ -311,11 +311,14 @@ def time_bounds(source: SourceConfig, table: str, column: str) -> tuple[object, 
         if path is None:
             return None
         scan = pl.scan_parquet(path) if path.suffix == ".parquet" else pl.scan_csv(path, infer_schema_length=0)
-        found = scan.collect_schema().get(wanted)
-        if found is None:
-            return None
-        value = pl.col(wanted).filter(in_time_range(pl.col(wanted), found)) if isinstance(found, pl.Datetime) or found == pl.Date else pl.col(wanted)
-        return scan.select(value.min(), value.max().alias("_last")).collect(engine="streaming").row(0)
+        try:
+            found = scan.collect_schema().get(wanted)
+            if found is None:
+                return None
+            value = pl.col(wanted).filter(in_time_range(pl.col(wanted), found)) if isinstance(found, pl.Datetime) or found == pl.Date else pl.col(wanted)
+            return scan.select(value.min(), value.max().alias("_last")).collect(engine="streaming").row(0)
+        except (pl.exceptions.PolarsError, OSError):
+            return None  # an unreadable file (malformed CSV, damaged Parquet) is ingest's to name, with file and line
     bounds = f"SELECT min({quote_identifier(wanted)}), max({quote_identifier(wanted)}) FROM "
     in_range = f" WHERE {quote_identifier(wanted)} BETWEEN '0001-01-01' AND '9999-12-31 23:59:59.999999'"
     if source.kind == "duckdb":

@@ -178,3 +178,15 @@ def test_postgres_sources_give_their_first_and_newest_time(make_config, postgres
         connection.commit()
     monkeypatch.setenv("QC_BOUNDS_DSN", postgres_dsn)
     _bounds_and_refusal(make_config(source={"kind": "postgres", "dsn_env": "QC_BOUNDS_DSN", "schema": schema, **MAPPED}))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("app_events.csv", b'account,happened\na,2025-01-01 00:03:00\nb,2025-01-02 00:00:00,extra\n"c,2025\n'), ("app_events.parquet", b"PAR1garbage")],
+)
+def test_an_unreadable_file_gives_no_bounds_and_is_left_to_ingest_to_name(make_config, tmp_path, name, content):
+    from features.sources import time_bounds
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / name).write_bytes(content)
+    assert time_bounds(make_config(source=MAPPED).source, "events", "ts") is None
