@@ -316,6 +316,8 @@ def time_bounds(source: SourceConfig, table: str, column: str) -> tuple[object, 
             if found is None:
                 return None
             value = pl.col(wanted).filter(in_time_range(pl.col(wanted), found)) if isinstance(found, pl.Datetime) or found == pl.Date else pl.col(wanted)
+            if found == pl.String:  # ISO dates only: 'infinity' or 'n/a' would sort after every time
+                value = value.filter(pl.col(wanted).str.strip_chars().str.contains(r"^\d{4}-\d{2}-\d{2}"))
             return scan.select(value.min(), value.max().alias("_last")).collect(engine="streaming").row(0)
         except (pl.exceptions.PolarsError, OSError):
             return None  # an unreadable file (malformed CSV, damaged Parquet) is ingest's to name, with file and line

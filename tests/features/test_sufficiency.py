@@ -155,6 +155,13 @@ def test_file_sources_give_their_first_and_newest_time(make_config, tmp_path, su
     _bounds_and_refusal(make_config(source=MAPPED))
 
 
+def test_csv_text_that_is_no_time_is_left_out_of_the_bounds(make_config, tmp_path):
+    (tmp_path / "data").mkdir()
+    junk = pl.DataFrame({"account": ["x", "y", "z"], "happened": ["infinity", " n/a", ""]})
+    pl.concat([EVENTS.with_columns(pl.col("happened").dt.to_string("%Y-%m-%d %H:%M:%S")), junk]).write_csv(tmp_path / "data" / "app_events.csv")
+    _bounds_and_refusal(make_config(source=MAPPED))
+
+
 def test_duckdb_sources_give_their_first_and_newest_time(make_config, tmp_path):
     import duckdb
 
