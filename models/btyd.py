@@ -15,7 +15,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, gammaln, hyp2f1
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -44,6 +44,20 @@ def p_alive(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -
     return np.where(x > 0, 1.0 / (1.0 + np.exp(np.minimum(log_odds_dead, 700.0))), 1.0)
 
 
+def expected_purchases(params: np.ndarray, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10).
+
+    Unlike P(alive) it ranks one-time buyers too: an old single purchase predicts few new ones.
+    """
+    r, alpha, a, b = params
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    if np.isclose(a, 1.0):
+        raise ValueError("expected_purchases needs a != 1 (the closed form divides by a - 1)")
+    z = t / (alpha + T + t)
+    numerator = (a + b + x - 1) / (a - 1) * (1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z))
+    return numerator * p_alive(params, x, t_x, T)
+
+
 class BGNBD:
     """Maximum-likelihood BG/NBD: `fit(x, t_x, T)` then `p_alive(x, t_x, T)`; times in any one unit (days here)."""
 
@@ -66,6 +80,9 @@ class BGNBD:
 
     def p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         return p_alive(self.params_, x, t_x, T)
+
+    def expected_purchases(self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        return expected_purchases(self.params_, t, x, t_x, T)
 
     @property
     def named_params_(self) -> dict[str, float]:

@@ -10,27 +10,29 @@ import pytest
 from polars.testing import assert_frame_equal
 from scipy import integrate, stats
 
-from models.btyd import BGNBD, bgnbd_log_likelihood, p_alive, rfm_as_of
+from models.btyd import BGNBD, bgnbd_log_likelihood, expected_purchases, p_alive, rfm_as_of
 
 TRUE = np.array([0.5, 20.0, 0.8, 2.5])  # r, alpha (days), a, b: a purchase every ~40 days, a quarter drop after each
 
 
-def simulate_bgnbd(params: np.ndarray, customers: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, t_x, T) drawn from the BG/NBD story itself: Poisson buying, a coin after each purchase."""
+def simulate_bgnbd(params: np.ndarray, customers: int, seed: int, horizon: float = 0.0) -> tuple[np.ndarray, ...]:
+    """(x, t_x, T, purchases in (T, T + horizon]) drawn from the BG/NBD story itself: Poisson buying, a coin after each purchase."""
     r, alpha, a, b = params
     rng = np.random.default_rng(seed)
     lam = rng.gamma(r, 1.0 / alpha, customers)
     p = rng.beta(a, b, customers)
     T = rng.uniform(100.0, 500.0, customers)
-    x, t_x, t = np.zeros(customers), np.zeros(customers), np.zeros(customers)
+    x, t_x, t, future = np.zeros(customers), np.zeros(customers), np.zeros(customers), np.zeros(customers)
     buying = np.ones(customers, bool)
     while buying.any():  # over purchase rounds, not customers
         t = t + rng.exponential(1.0 / np.maximum(lam, 1e-12))
-        buying &= t < T
-        x += buying
-        t_x = np.where(buying, t, t_x)
+        buying &= t < T + horizon
+        past = buying & (t < T)
+        x += past
+        t_x = np.where(past, t, t_x)
+        future += buying & (t >= T)
         buying &= rng.random(customers) >= p  # dropout right after this purchase
-    return x, t_x, T
+    return x, t_x, T, future
 
 
 def integrated_likelihood(params: np.ndarray, x: int, t_x: float, T: float) -> float:
@@ -59,7 +61,7 @@ def test_log_likelihood_matches_numerical_integration(x, t_x, T):
 
 
 def test_parameters_are_recovered_from_simulated_purchases():
-    x, t_x, T = simulate_bgnbd(TRUE, 4_000, seed=1)
+    x, t_x, T, _ = simulate_bgnbd(TRUE, 4_000, seed=1)
     model = BGNBD().fit(x, t_x, T)
     print("\nfitted", model.named_params_)
     assert model.converged_
@@ -71,7 +73,7 @@ def test_parameters_are_recovered_from_simulated_purchases():
 
 def test_another_world_gives_other_parameters():
     other = np.array([2.0, 10.0, 0.3, 6.0])
-    x, t_x, T = simulate_bgnbd(other, 4_000, seed=2)
+    x, t_x, T, _ = simulate_bgnbd(other, 4_000, seed=2)
     fitted = BGNBD().fit(x, t_x, T).params_
     assert fitted[:2] == pytest.approx(other[:2], rel=0.15)
     assert not np.allclose(fitted, TRUE, rtol=0.35)
@@ -100,11 +102,31 @@ def test_a_frequent_buyer_gone_quiet_is_likelier_gone_than_a_rare_one():
 
 
 def test_p_alive_is_lower_for_customers_overdue_on_their_own_rhythm():
-    x, t_x, T = simulate_bgnbd(TRUE, 3_000, seed=3)
+    x, t_x, T, _ = simulate_bgnbd(TRUE, 3_000, seed=3)
     score = BGNBD().fit(x, t_x, T).p_alive(x, t_x, T)
     # a customer whose rhythm stopped long ago scores lower than one who just bought, on average
     overdue = (T - t_x) > 3 * np.where(x > 0, t_x / np.maximum(x, 1), np.inf)
     assert score[overdue & (x > 0)].mean() < score[~overdue & (x > 0)].mean() - 0.2
+
+
+def test_expected_purchases_match_what_the_simulated_customers_then_buy():
+    x, t_x, T, future = simulate_bgnbd(TRUE, 20_000, seed=4, horizon=90.0)
+    predicted = expected_purchases(TRUE, 90.0, x, t_x, T)
+    for group in (x == 0, (x >= 1) & (x <= 2), (x >= 3) & (x <= 6), x >= 7):
+        print(f"\n{group.sum():>6} customers: predicted {predicted[group].mean():.3f}, bought {future[group].mean():.3f}")
+        assert predicted[group].mean() == pytest.approx(future[group].mean(), rel=0.1)
+
+
+def test_expected_purchases_rank_old_one_time_buyers_below_recent_ones():
+    # P(alive) cannot tell them apart (both 1 at x = 0); expected purchases can
+    assert p_alive(TRUE, np.zeros(2), np.zeros(2), np.array([10.0, 400.0])) == pytest.approx([1.0, 1.0])
+    fresh, stale = expected_purchases(TRUE, 90.0, np.zeros(2), np.zeros(2), np.array([10.0, 400.0]))
+    assert stale < 0.5 * fresh
+
+
+def test_expected_purchases_refuse_a_equal_to_one():
+    with pytest.raises(ValueError, match="a != 1"):
+        expected_purchases(np.array([0.5, 20.0, 1.0, 2.5]), 90.0, np.ones(1), np.ones(1), np.full(1, 10.0))
 
 
 @pytest.mark.parametrize(
