@@ -6,7 +6,7 @@ Each size runs in its own subprocess so its peak RSS is its own. The worlds are 
     .venv/bin/python bench/simulate.py                          # 20k customers x 365 days
     .venv/bin/python bench/simulate.py --sizes 20000,1000000    # and 1M (~100M events)
     .venv/bin/python bench/simulate.py --reuse                  # skip worlds already in the cache
-    .venv/bin/python bench/simulate.py --regime purchases --figures   # a shop, 730 days, and its BG/NBD baseline
+    .venv/bin/python bench/simulate.py --regime purchases --figures   # a shop, 730 days to 2026-01-01, and its BG/NBD baseline
 
 --figures also prints, at one as-of date 120 days before the simulated today, the churn (dropout)
 rate within 90 days and the ROC-AUC against the truth of BG/NBD (models/btyd.py) — 1 - P(alive),
@@ -22,11 +22,13 @@ import resource
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {20_000: (15.0, None), 1_000_000: (600.0, 12.0)}  # size -> (wall seconds, peak GB) targets
 DEFAULT_DAYS = {"subscription": 365, "purchases": 730}  # a shop needs two years for 90-day labels on mature customers
+SHOP_TODAY = date(2026, 1, 1)  # a shop's world ends where the demo's does: a later today puts events after the real clock (rejected)
 HORIZON_DAYS, AS_OF_BEFORE_TODAY = 90, 120  # baseline figures: 90-day churn at today - 120 days (labels fully observed)
 
 
@@ -40,10 +42,11 @@ def world_dir(cache: Path, customers: int, days: int, seed: int, regime: str = "
 def run_one(customers: int, days: int, seed: int, out: Path, figures: bool, regime: str = "subscription", response_rate: float | None = None) -> dict:
     """Simulate one world in this process and report wall time, peak RSS and (optionally) figures."""
     sys.path.insert(0, str(ROOT))
-    from simulator import write_world
+    from simulator import DEFAULT_START, write_world
 
     started = time.perf_counter()
-    summary = write_world(out, customers=customers, days=days, seed=seed, regime=regime, response_rate=response_rate)
+    start = DEFAULT_START if regime == "subscription" else SHOP_TODAY - timedelta(days=days)
+    summary = write_world(out, customers=customers, days=days, seed=seed, start=start, regime=regime, response_rate=response_rate)
     wall = time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
     report = {"customers": customers, "days": days, "wall_s": round(wall, 1), "peak_rss_gb": round(peak_gb, 2), "rows": summary.row_counts}
@@ -72,8 +75,6 @@ def baseline_figures(out: Path, today, regime: str) -> dict:
     see it), `inactive` = no qualifying event in [as-of, as-of + 90) (what `churn.definition:
     inactivity` would label), `dies` = alive at as-of and drops out within 90 days.
     """
-    from datetime import timedelta
-
     import numpy as np
     import polars as pl
 

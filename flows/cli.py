@@ -165,7 +165,7 @@ def simulate(
     ```sh
     quietchurn simulate --out data/      # 20,000 customers from 2025-01-01, 1 year (today = 2026-01-01), seed 42
     quietchurn simulate --customers 2000 --days 240 --seed 7 --start 2024-03-01 --out /tmp/small
-    quietchurn simulate --regime purchases --days 730 --response-rate 0.05 --out /tmp/shop
+    quietchurn simulate --regime purchases --days 730 --start 2024-01-01 --response-rate 0.05 --out /tmp/shop
     ```
     """
     from simulator import DEFAULT_START, REGIMES, write_world
