@@ -46,22 +46,22 @@ class _Group(TyperGroup):
 
 
 def _report(exc: Exception, debug: bool, config) -> None:
-    from flows.errors import explain, redact, unexpected
+    from rich.markup import escape
+
+    from flows.errors import DEBUG_HINT, explain, redact, unexpected
 
     explained = explain(exc, config) or unexpected(exc)
     if debug:
         err_console.print(traceback.format_exc(), markup=False, highlight=False, soft_wrap=True)
-    secrets = _secrets(config)
-    err_console.print(f"[red]error:[/red] {redact(explained.message, secrets)}", highlight=False, soft_wrap=True)
-    if not debug or explained.hint != "run again with --debug for the traceback":
-        err_console.print(f"[dim]hint:[/dim] {explained.hint}", highlight=False, soft_wrap=True)
+    message = escape(redact(explained.message, _secrets(config)))  # "[libpq]" and the like are text, not markup
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    if not (debug and explained.hint == DEBUG_HINT):
+        err_console.print(f"[dim]hint:[/dim] {escape(explained.hint)}", highlight=False, soft_wrap=True)
     raise typer.Exit(explained.exit_code) from None
 
 
 def _secrets(config) -> list[str]:
     """The DSNs the config's environment variables hold: never printed."""
-    import os
-
     if config is None:
         return []
     return [os.environ.get(env, "") for env in (config.source.dsn_env, config.sink.dsn_env) if env]
@@ -106,7 +106,9 @@ ConfigOption = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -330,6 +332,8 @@ def _prefect_session(cfg):
     """Prefect set up for a run from the terminal: its home in the workspace, quiet console with
     progress lines, its temporary server stopped even if this process is killed; leftovers of killed
     runs cleaned first (flows/leftovers.py)."""
+    from rich.markup import escape
+
     from flows.leftovers import clean_after_killed_runs, release_workspace
     from flows.runtime import use_workspace_prefect_home
 
@@ -342,7 +346,7 @@ def _prefect_session(cfg):
         quiet_prefect_console()
     show_progress(err_console)
     for line in clean_after_killed_runs(cfg):
-        err_console.print(f"[yellow]cleaned after a killed run:[/yellow] {line}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]cleaned after a killed run:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
     if not PREFECT_API_URL.value():
         from flows.watchdog import guard_children
 

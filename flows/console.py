@@ -14,6 +14,7 @@ import time
 import warnings
 
 from rich.console import Console
+from rich.markup import escape
 
 RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
@@ -116,7 +117,7 @@ class StepProgress(logging.Handler):
                 self.console.print(f"[bold]{getattr(record, 'flow_name', 'flow')}[/bold] done in {_seconds(took)}", highlight=False)
                 self.mark = now
             elif not message.startswith("Finished in state"):
-                self.console.print(f"  [dim]{message}[/dim]", highlight=False)
+                self.console.print(f"  [dim]{escape(message)}[/dim]", highlight=False)
             return
         if record.name == "prefect.task_runs":
             name = getattr(record, "task_name", "task")
@@ -126,9 +127,9 @@ class StepProgress(logging.Handler):
                 if words:
                     self.console.print(f"  {words} in {_seconds(took)}", highlight=False)
             elif "Retry" in message and "will start" in message:
-                self.console.print(f"  [yellow]{_retry_line(name, record, message)}[/yellow]", highlight=False, soft_wrap=True)
+                self.console.print(f"  [yellow]{escape(_retry_line(name, record, message))}[/yellow]", highlight=False, soft_wrap=True)
             elif not message.startswith("Finished in state"):
-                self.console.print(f"  [dim]{message}[/dim]", highlight=False)
+                self.console.print(f"  [dim]{escape(message)}[/dim]", highlight=False)
 
 
 def _retry_line(name: str, record: logging.LogRecord, message: str) -> str:

@@ -112,6 +112,17 @@ def test_an_unexpected_error_is_one_line_with_the_debug_hint_and_debug_shows_the
     assert "Traceback" in loud.output and "ZeroDivisionError" in loud.output
 
 
+def test_brackets_in_a_message_are_printed_not_taken_for_markup(flow_config, monkeypatch):
+    import flows.views
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("IO: [libpq] failed near [bold]x[/bold]")
+
+    monkeypatch.setattr(flows.views, "print_scores", broken)
+    result = runner.invoke(app, ["scores", "--config", str(flow_config())])
+    assert result.exit_code == UNEXPECTED and "[libpq] failed near [bold]x[/bold]" in result.output
+
+
 # --- the classification itself, on errors raised by the real parts ------------------------------------
 
 
