@@ -14,8 +14,10 @@ import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
 
 from features.contract import TABLES
+from flows.cli import app
 from simulator import DEFAULT_START, simulate_world, write_world
 from simulator.dynamics import _Simulation
 from simulator.frames import MemorySink
@@ -332,3 +334,23 @@ def test_no_outage_no_surge(harsh_subscription):
     assert calm.truth["outages"].height == 0
     rates = _tickets_per_customer_day(calm.tables["tickets"], calm.tables["customers"], harsh_subscription.truth["outages"])
     assert (rates["during"] < 1.8 * rates["outside"]).all()
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_cli_simulates_the_purchases_regime_with_thin_surveys(tmp_path):
+    result = CliRunner().invoke(
+        app, ["simulate", "--customers", "200", "--days", "60", "--regime", "purchases", "--response-rate", "0.05", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "simulation.json").read_text())
+    assert manifest["regime"] == "purchases" and manifest["params"]["harshness"]["response_rate"] == 0.05
+    assert not (tmp_path / "subscriptions.parquet").exists()
+
+
+def test_cli_refuses_an_unknown_regime(tmp_path):
+    result = CliRunner().invoke(app, ["simulate", "--customers", "200", "--days", "60", "--regime", "retail", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--regime must be one of subscription, purchases, got 'retail'" in result.output
+    assert not (tmp_path / "simulation.json").exists()
