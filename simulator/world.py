@@ -13,6 +13,11 @@ monthly churn 2.5%; ~100 events per customer-year; 0.39 tickets and 0.76 orders 
 customer-month; 7% of deliveries late; 3.4% of customers with a failed payment per month; 21% of
 invitations answered (9% in the least satisfied quintile, 38% in the most); 66% of churners never
 answered a survey before leaving; ROC-AUC of the true hazard for 30-day churn 0.79-0.83.
+
+The purchases regime (20,000 customers x 730 days, seed 42): 5.2% of living customers drop out per
+month (10% of those alive at an as-of within the next 90 days); ~1.1 orders per living
+customer-month, 77% repeat buyers; 8.8% of invitations answered (3% in the least satisfied
+quintile, 17% in the most); 86% of dropouts never answered; true-hazard 30-day AUC 0.80-0.83.
 """
 
 from __future__ import annotations
@@ -210,7 +215,6 @@ class PurchaseParams:
     browse_per_purchase: float = 3.0  # sessions and page views per purchase (browsing before buying)
     browse_satisfaction_effect: float = 0.45  # unhappy customers browse less
     session_share: float = 0.35  # browsing events: sessions, the rest page views
-    tickets_per_day: float = 0.004  # spontaneous tickets: a shop's customers write in less often than a subscriber (~1.5/year)
     survey_recent_days: int = 365  # the relationship survey goes to everyone who bought within a year, gone or not (nobody knows)
     lapsed_response_shift: float = -1.0  # customers who have quietly left answer less (log-odds)
 
@@ -274,7 +278,7 @@ def regime_params(regime: str, response_rate: float | None = None) -> WorldParam
         params = WorldParams(
             regime="purchases",
             population=replace(PopulationParams(), installed_share=0.0),  # every customer's whole history is written
-            support=replace(SupportParams(), tickets_per_day=PurchaseParams().tickets_per_day),
+            support=replace(SupportParams(), tickets_per_day=0.004),  # a shop's customers write in less often than subscribers (~1.5/year)
             harshness=HarshnessParams(),
         )
     if response_rate is not None:
