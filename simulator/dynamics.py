@@ -23,7 +23,15 @@ import numpy as np
 import pyarrow as pa
 
 from simulator import billing, fulfilment, support, surveys, usage
-from simulator.harshness import decay_friction, draw_harshness, felt_shock, last_straw_log_hazard, outage_hit, survey_params
+from simulator.harshness import (
+    decay_friction,
+    draw_harshness,
+    felt_shock,
+    harshness_truth,
+    last_straw_log_hazard,
+    outage_hit,
+    survey_params,
+)
 from simulator.population import Population, draw_population
 from simulator.tables import DAY_US, HOUR_US, LAYOUTS, SCHEMAS, TRUTH_SCHEMAS, Rows, assemble, id_array, id_width
 from simulator.world import PLANS, REGIMES, SURVEY_CHANNELS, SURVEY_TRIGGERS, WorldParams
@@ -517,29 +525,9 @@ class _Simulation:
 
     def _write_harshness_truth(self, purchase_rate: np.ndarray | None = None, dropout_rate: np.ndarray | None = None) -> None:
         """Who feels friction how much, who has a last straw, and when which group was down."""
-        n, harsh = self.pop.size, self.harsh
-        threshold = np.full(n, np.inf) if harsh.straw_threshold is None else harsh.straw_threshold
-        traits = {
-            "customer": np.arange(n),
-            "sensitivity": np.ones(n) if harsh.sensitivity is None else harsh.sensitivity,
-            "threshold": np.where(np.isfinite(threshold), threshold, 0.0),
-            "has_straw": np.isfinite(threshold),
-            "purchase_rate": np.zeros(n) if purchase_rate is None else purchase_rate,
-            "dropout_rate": np.zeros(n) if dropout_rate is None else dropout_rate,
-            "buyer": np.full(n, purchase_rate is not None),
-        }
+        traits, outages = harshness_truth(self.harsh, self.pop.size, self.start_us, purchase_rate, dropout_rate)
         self._write("ground_truth/traits", self._assemble("traits", traits, schema=TRUTH_SCHEMAS["traits"]))
-        outages = harsh.outages
-        starts = np.array([self.start_us + o.start_day * DAY_US for o in outages], np.int64)
-        columns = {
-            "started": starts,
-            "ended": starts + np.array([o.days * DAY_US for o in outages], np.int64),
-            "region": np.array([o.region or 0 for o in outages], np.int8),
-            "by_region": np.array([o.region is not None for o in outages], bool),
-            "plan": np.array([o.plan or 0 for o in outages], np.int8),
-            "by_plan": np.array([o.plan is not None for o in outages], bool),
-        }
-        self._write("ground_truth/outages", self._assemble("outages", columns if outages else {}, schema=TRUTH_SCHEMAS["outages"]))
+        self._write("ground_truth/outages", self._assemble("outages", outages, schema=TRUTH_SCHEMAS["outages"]))
 
     def _write_final_tables(self) -> None:
         st, pop = self.state, self.pop

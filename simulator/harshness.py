@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from simulator.tables import DAY_US
 from simulator.world import PLANS, REGIONS, HarshnessParams, SurveyParams
 
 # Base response log-odds minus the log-odds of the share answered: measured on the default worlds
@@ -100,3 +101,31 @@ def response_logit(rate: float) -> float:
 def survey_params(sv: SurveyParams, hp: HarshnessParams) -> SurveyParams:
     """The survey knobs in force: `hp.response_rate`, when set, replaces the base response log-odds."""
     return sv if hp.response_rate is None else replace(sv, response_logit=response_logit(hp.response_rate))
+
+
+def harshness_truth(
+    harsh: Harshness, customers: int, start_us: int, purchase_rate: np.ndarray | None, dropout_rate: np.ndarray | None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Columns of the ground-truth `traits` (per customer) and `outages` tables (empty when none)."""
+    threshold = np.full(customers, np.inf) if harsh.straw_threshold is None else harsh.straw_threshold
+    traits = {
+        "customer": np.arange(customers),
+        "sensitivity": np.ones(customers) if harsh.sensitivity is None else harsh.sensitivity,
+        "threshold": np.where(np.isfinite(threshold), threshold, 0.0),
+        "has_straw": np.isfinite(threshold),
+        "purchase_rate": np.zeros(customers) if purchase_rate is None else purchase_rate,
+        "dropout_rate": np.zeros(customers) if dropout_rate is None else dropout_rate,
+        "buyer": np.full(customers, purchase_rate is not None),
+    }
+    if not harsh.outages:
+        return traits, {}
+    starts = np.array([start_us + o.start_day * DAY_US for o in harsh.outages], np.int64)
+    outages = {
+        "started": starts,
+        "ended": starts + np.array([o.days * DAY_US for o in harsh.outages], np.int64),
+        "region": np.array([o.region or 0 for o in harsh.outages], np.int8),
+        "by_region": np.array([o.region is not None for o in harsh.outages], bool),
+        "plan": np.array([o.plan or 0 for o in harsh.outages], np.int8),
+        "by_plan": np.array([o.plan is not None for o in harsh.outages], bool),
+    }
+    return traits, outages
