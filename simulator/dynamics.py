@@ -5,6 +5,10 @@ today's signups start; shocks scheduled for today land; customers churn, come ba
 plan; the active ones use the product, are billed, order, write to support and are surveyed;
 then satisfaction reverts toward its baseline, takes the day's noise and the day's shocks.
 
+Harshness (harshness.py) adds the day's outages to the shocks, scales how each customer feels
+incidents, and adds a last-straw jump to the hazard; with its knobs off it draws and changes
+nothing. The purchases regime (purchases.py) reuses this loop with buying in place of contracts.
+
 The loop runs over days and mechanisms, never over customers or rows. Before day 0 a burn-in
 runs the same dynamics without writing anything, surveying or letting anyone churn, so the
 installed base (drawn as survivors of its tenure, see population.py) starts day 0 with the
