@@ -167,7 +167,7 @@ def simulate(
     ```sh
     quietchurn simulate --out data/      # 20,000 customers from 2025-01-01, 1 year (today = 2026-01-01), seed 42
     quietchurn simulate --customers 2000 --days 240 --seed 7 --start 2024-03-01 --out /tmp/small
-    quietchurn simulate --regime purchases --days 730 --start 2024-01-01 --response-rate 0.05 --out /tmp/shop
+    quietchurn simulate --regime purchases --customers 2000 --days 730 --start 2024-01-01 --response-rate 0.05 --out /tmp/shop
     ```
     """
     from simulator import DEFAULT_START, REGIMES, write_world
@@ -337,7 +337,9 @@ def _prefect_session(cfg):
     from flows.leftovers import clean_after_killed_runs, release_workspace
     from flows.runtime import use_workspace_prefect_home
 
-    home = use_workspace_prefect_home(cfg)  # before Prefect is imported
+    home = use_workspace_prefect_home(cfg) or os.environ.get("PREFECT_HOME")  # set before Prefect is imported
+    if not _debug():  # the temporary server writes to this terminal: only what stops it, not errors it retries itself
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     from prefect.settings import PREFECT_API_URL
 
     from flows.console import quiet_prefect_console, show_progress
