@@ -349,10 +349,9 @@ def _prefect_session(cfg):
     show_progress(err_console)
     for line in clean_after_killed_runs(cfg):
         err_console.print(f"[yellow]cleaned after a killed run:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
-    if not PREFECT_API_URL.value():
-        from flows.watchdog import guard_children
+    from flows.watchdog import guard_children
 
-        guard_children()
+    if not PREFECT_API_URL.value() and guard_children() is not None:  # the first run of this process starts it
         where = f" (PREFECT_HOME={home})" if home else ""
         err_console.print(f"[dim]starting Prefect's temporary local API{where} ...[/dim]", highlight=False, soft_wrap=True)
     try:

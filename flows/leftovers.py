@@ -88,12 +88,11 @@ def settle_mlflow(config: Config) -> list[str]:
     """Runs of this config's experiment left RUNNING become FAILED; versions with no gate decision get one."""
     if not _store_exists(config):
         return []
+    from mlflow import MlflowClient
     from mlflow.entities import RunStatus
     from mlflow.exceptions import MlflowException
 
-    from models.registry import client_for
-
-    client = client_for(config)
+    client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
     done = []
     experiment = client.get_experiment_by_name(config.experiment_name)
     if experiment is not None:
