@@ -6,27 +6,23 @@ event-type code, channel bit), then ONE group-by per date range sums indicator c
 and distinct channels are bit masks OR-ed per customer and counted with popcount, so no
 ``n_unique`` (slow) and no ``filter`` inside ``agg`` (forces the in-memory engine).
 
-Two queries per build, each one pass, each row read by one of them: the *recent* rows (the
-lookback: the longest window, or 60 days for the trend, 8 weeks for the slope) carry every
-windowed feature and the recency; the *older* rows (one group per customer x interval between
-dates) only say when the customer was last seen, so ``days_since_last_event`` is exact however
-old the last event is (null = never active).
-Per-type recency looks back over the lookback without the usual levels only, the same at training
-and scoring: ``days_since_last_<type>`` is null when there was no such event in it (a deliberate
-bound: the per-type lookup over the whole history costs as much again as every other behavioral
-feature together).
+Two queries per build: the *recent* rows (the lookback: the longest window, or 60 days for the
+trend, 8 weeks for the slope) carry every windowed feature; the whole history before T, reduced to
+customer-days, carries the totals since signup, the recency overall and per event type, and the
+cadence (:mod:`features.history`): ``days_since_last_event`` and ``days_since_last_<type>`` are
+exact however old the last event is (null = never had one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import polars as pl
 
+from features import history, wording
 from features.catalog import USUAL_DAYS, Feature, FeatureSpec, checked_slugs, counted, merged, select_exprs, usual_name
-from features.timeline import as_of_instant, local_day, rows_within
-from features import wording
+from features.timeline import local_day, rows_within
 
 FAMILY = "behavioral"
 TABLE = "events"
@@ -145,32 +141,6 @@ def behavioral_features(
             for w in windows
         ]
 
-    aggs.append(_DAYS_AGO.min().alias("_recent_days_ago"))
-    # the same bound with or without the usual levels: scoring (with them) reads further back than
-    # training, and a per-type recency seen further back at scoring would be a different feature
-    recency_days = lookback_days(windows, with_usual=False)
-    aggs += [pl.when((_CODE == code) & (_DAYS_AGO <= recency_days)).then(_DAYS_AGO).min().alias(f"_last_{s}") for code, s in enumerate(slugs)]
-    features.append(
-        Feature(
-            spec("days_since_last_event", "days from the last event to as_of (1 = the day before; null: never active)", "{value:days} since the last activity", 1, absent=None, missing="no activity on record"),
-            pl.coalesce(pl.col("_recent_days_ago"), pl.col("_older_days_ago")),
-        )
-    )
-    features += [
-        Feature(
-            spec(
-                f"days_since_last_{s}",
-                f"days from the last '{t}' event to as_of, looking back {recency_days} days (null: none in that time)",
-                f"{{value:days}} since the last {wording.words(t)}",
-                1,
-                absent=None,
-                missing=f"no {wording.words(t)} in the last {recency_days} days",
-            ),
-            pl.col(f"_last_{s}"),
-        )
-        for t, s in zip(event_types, slugs, strict=True)
-    ]
-
     aggs += [
         (_DAYS_AGO <= TREND_DAYS).sum().alias("_events_last_30d"),
         ((_DAYS_AGO > TREND_DAYS) & (_DAYS_AGO <= 2 * TREND_DAYS)).sum().alias("_events_prev_30d"),
@@ -195,7 +165,7 @@ def behavioral_features(
             spec(f"events_weekly_slope_{SLOPE_WEEKS}w", f"least-squares slope of weekly event counts over the last {SLOPE_WEEKS} weeks (events/week per week)", f"activity over the last {SLOPE_WEEKS} weeks: {{value:change:event a week|events a week}}", -1, "Float64"),
         ),
     ]
-    return aggs, features
+    return aggs, features + history.history_features(event_types, columns)
 
 
 def _words(windows: Sequence[int], with_usual: bool) -> int:
@@ -217,24 +187,6 @@ def _recent(events: pl.LazyFrame, dates: pl.DataFrame, tz: str, lookback: int) -
     return rows_within(events, dates, "ts", tz, -lookback, 0).with_columns((pl.col("_day") - local_day("ts", tz)).alias("_days_ago"))
 
 
-def _last_seen_before(events: pl.LazyFrame, dates: pl.DataFrame, tz: str, lookback: int) -> pl.LazyFrame:
-    """Days from each date to the customer's last event *before its lookback* (the recent pass
-    sees the rest), in one pass over the older history keyed by customer only: one max per date
-    (for one date, a plain max)."""
-    starts = [as_of_instant(d - timedelta(days=lookback), tz) for d in dates["as_of"]]
-    ts = pl.col("ts")
-    last = [(ts if start == max(starts) else pl.when(ts < start).then(ts)).max().alias(str(k)) for k, start in enumerate(starts)]
-    return (
-        events.filter(ts < max(starts))
-        .group_by("customer_id")
-        .agg(last)
-        .unpivot(index="customer_id", variable_name="_k", value_name="_last_ts")
-        .drop_nulls("_last_ts")
-        .join(dates.lazy().with_row_index("_k").with_columns(pl.col("_k").cast(pl.String)), on="_k")
-        .select("as_of", "customer_id", (pl.col("_day") - local_day("_last_ts", tz)).alias("_older_days_ago"))
-    )
-
-
 def build_behavioral(
     events: pl.LazyFrame,
     dates: pl.DataFrame,
@@ -245,8 +197,12 @@ def build_behavioral(
     channels: Sequence[str] = (),
     with_usual: bool = False,
     partitions: int = 1,
+    signups: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Behavioral features per (as_of, customer) for customers with any event before as_of.
+
+    ``signups`` (customers' customer_id and signup_at) starts the tenure of the rates per 30 days
+    (:mod:`features.history`); without it the first event does.
 
     ``partitions`` > 1 runs the streaming engine in that many sequential passes over hash buckets
     of ``customer_id``, which bounds memory on large logs.
@@ -265,7 +221,8 @@ def build_behavioral(
     def one_pass(part: pl.LazyFrame) -> pl.DataFrame:
         recent = _recent(part, dates, tz, lookback).group_by("as_of", "customer_id").agg(aggregations)
         query = (
-            recent.join(_last_seen_before(part, dates, tz, lookback), on=["as_of", "customer_id"], how="full", coalesce=True)
+            history.history_frame(part, dates, tz=tz, types=len(event_types), has_value="value" in columns, signups=signups)
+            .join(recent, on=["as_of", "customer_id"], how="left")
             .with_columns(usual_active)
             .select("as_of", "customer_id", *select_exprs(features, with_usual))
         )

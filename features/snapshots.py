@@ -79,7 +79,7 @@ def _families(tables: Tables, config: Config, vocabulary: Vocabulary, with_usual
     def behavior(dates: pl.DataFrame) -> pl.LazyFrame:
         events = lazy(tables, "events")
         partitions = -(-_rows(events) // ROWS_PER_PARTITION)
-        return behavioral.build_behavioral(events, dates, **timing, event_types=vocabulary.event_types, channels=vocabulary.channels, partitions=partitions).lazy()
+        return behavioral.build_behavioral(events, dates, **timing, event_types=vocabulary.event_types, channels=vocabulary.channels, partitions=partitions, signups=lazy(tables, "customers")).lazy()
 
     # each builder is called only when its table is present
     families = [

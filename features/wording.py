@@ -7,6 +7,8 @@ template says "1 support ticket" and "3 support tickets" (docs/reasons-and-flags
 ``{value:count:noun}``     a whole number and the noun, plural when not 1 ("noun|plural" when
                            the plural is not noun + s): "1 support ticket", "1,204 activities"
 ``{value:number}``         one decimal below 10, whole above: "2.5", "131", "1,234"
+``{value:quantity:noun}``  a number that need not be whole and its noun: "2.7 support tickets",
+                           "1 ticket" (weighted sums, :mod:`features.friction`)
 ``{value:amount}``         money-like: cents below 1,000 unless whole: "49.99", "1,250", "3.2 million"
 ``{value:percent}``        a share as a percentage: "45%"
 ``{value:minutes}`` etc.   a duration given in minutes, ``hours`` or ``days`` in the unit people
@@ -67,6 +69,11 @@ def number(value: float) -> str:
     return _large(value) or _trimmed(value, 1 if abs(value) < 10 else 0)
 
 
+def quantity(value: float, noun: str) -> str:
+    shown = round(value, 1 if abs(value) < 10 else 0)  # as number() shows it: 1.04 is "1 ticket"
+    return f"{number(value)} {plural(shown, noun)}"
+
+
 def amount(value: float) -> str:
     if (large := _large(value)) is not None:
         return large
@@ -112,6 +119,7 @@ def one_of(label: object, choices: str) -> str:
 HELPERS: dict[str, Callable[[object, str], str]] = {
     "count": lambda v, arg: count(v, arg),
     "number": lambda v, arg: number(v),
+    "quantity": lambda v, arg: quantity(v, arg),
     "amount": lambda v, arg: amount(v),
     "percent": lambda v, arg: percent(v),
     "minutes": lambda v, arg: duration(v * 60, "minute"),

@@ -84,9 +84,9 @@ def test_missing_history_is_null_not_zero() -> None:
     assert got["value_sum_7d"] == 0.0  # a sum over nothing is zero
     assert got["events_trend_30d"] is None  # nothing in the 30 days before: no ratio
     assert got["days_since_last_event"] == 3
-    # per-type recency looks back over the lookback only (documented): the purchase is older
+    # per-type recency reads the whole history: the purchase lies before the 90-day lookback
     assert lookback_days([7, 30, 90], with_usual=False) == 90
-    assert got["days_since_last_purchase"] is None
+    assert got["days_since_last_purchase"] == 100
 
 
 def test_days_since_last_event_sees_the_whole_history() -> None:
@@ -156,10 +156,10 @@ def test_huge_values_keep_every_feature_finite() -> None:
     assert row(got, "C2")["value_sum_7d"] == 2.0
 
 
-@pytest.mark.parametrize(("days_ago", "expected"), [(80, 80), (120, None)])
+@pytest.mark.parametrize(("days_ago", "expected"), [(80, 80), (120, 120), (400, 400)])
 def test_per_type_recency_is_the_same_with_or_without_usual_levels(days_ago: int, expected: int | None) -> None:
-    """Scoring builds with the usual levels (a longer lookback); a last login 120 days ago must
-    read as it did in training (none in the last 90 days), not as 120."""
+    """Scoring builds with the usual levels (a longer lookback), training without: per-type
+    recency reads the whole history either way, so a last login 120 days ago is 120 in both."""
     frame = events(("C1", T - days_ago * DAY, "login", "app", None), ("C1", T - DAY, "purchase", "app", None))
     trained, scored = row(behavioral(frame)), row(behavioral(frame, with_usual=True))
     assert trained["days_since_last_login"] == scored["days_since_last_login"] == expected

@@ -89,7 +89,7 @@ CATALOG = _catalog()
         ("last_survey_score", None, None, "has never answered a survey"),
         ("days_since_last_answer", None, None, "has never answered a survey"),
         ("days_since_last_event", None, None, "no activity on record"),
-        ("days_since_last_page_view", None, None, "no page view in the last 90 days"),
+        ("days_since_last_page_view", None, None, "no page view on record"),
         ("days_since_last_ticket", None, None, "has never contacted support"),
         ("subscription_days", None, None, "has never subscribed"),
         ("ticket_wait_minutes_max_30d", None, None, None),
