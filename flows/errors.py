@@ -55,20 +55,22 @@ def _first_lines(exc: BaseException, limit: int = 3) -> str:
 
 
 def _database_side(exc: BaseException, config) -> Explained | None:
-    """A database driver error, told as the source's or the sink's, naming the key that holds its DSN."""
+    """A database driver error, told as the source's or the sink's, naming the key that says where it is."""
     import os
 
-    for module, key, section in (("features.sources", "source.dsn_env", "source"), ("sinks.postgres_sink", "sink.dsn_env", "sink")):
+    for module, section in (("features.sources", "source"), ("sinks.postgres_sink", "sink")):
         if not _raised_in(exc, module):
             continue
-        env = getattr(getattr(config, section, None), "dsn_env", None) if config is not None else None
-        secret = os.environ.get(env, "") if env else ""
-        detail = redact(_first_lines(exc), [secret])
-        named = f"${env} ({key})" if env else key
+        part = getattr(config, section, None)
+        env = getattr(part, "dsn_env", None)
+        detail = redact(_first_lines(exc), [os.environ.get(env, "")] if env else [])
+        if section == "source" and getattr(part, "kind", None) == "duckdb":  # the sink's DuckDB errors are its lock's
+            where = f"the DuckDB file {section}.path ({part.path}) exists, is a DuckDB database and is readable"
+        else:
+            where = f"the database is reachable and that {f'${env} ({section}.dsn_env)' if env else f'{section}.dsn_env'} holds the right DSN"
         return Explained(
             f"the {section} database failed: {detail}",
-            f"check that the database is reachable and that {named} holds the right DSN; "
-            "a database that is down or restarting is retried before this message (docs/operations.md)",
+            f"check that {where}; a database that is down or restarting is retried before this message (docs/operations.md)",
             TRY_AGAIN,
         )
     return None
