@@ -21,7 +21,7 @@ from features.invitations import build_invitation_frame
 from features.relationship import skipped_notes
 from features.snapshots import build_scoring_frame, build_training_frame, data_starts, training_schema
 from features.sources import time_bounds
-from features.sufficiency import require_coverage, require_history
+from features.sufficiency import CannotTrain, require_coverage, require_history
 from flows import workspace
 from models.bundle import ModelBundle
 from models.train import TrainingInputs, TrainingResult, train_models
@@ -134,6 +134,11 @@ def training_frames(config: Config, tables, as_of: date) -> tuple[pl.DataFrame, 
     for note in skipped_notes(schema.vocabulary.skipped):  # free-text customers columns
         get_run_logger().warning(note)
     training = build_training_frame(tables, config, as_of, schema=schema)
+    if training.is_empty():
+        raise CannotTrain(
+            f"cannot train: no customer is eligible at any training snapshot before {as_of} (signed up before it and, by "
+            "churn.definition, holding a subscription or recently active); check the customers and subscriptions tables"
+        )
     first = training["as_of"].min()
     invitations = build_invitation_frame(tables, config, schema, first, as_of)
     get_run_logger().info(

@@ -278,3 +278,19 @@ def test_scoring_no_one_is_an_error_and_an_emptied_optional_table_warns(flow_con
         pipeline.score_flow(str(gone_path))
     assert_frame_equal(sink.read_scores(), scores_before)
     assert sink.read_score_runs().height == runs
+
+
+def test_training_with_no_one_eligible_at_any_snapshot_refuses_in_words(flow_config, tiny_world, tmp_path):
+    import shutil
+
+    from features.sufficiency import CannotTrain
+
+    gone = tmp_path / "all-gone"
+    shutil.copytree(tiny_world[0], gone)
+    subscriptions = pl.read_parquet(gone / "subscriptions.parquet")
+    subscriptions.with_columns(ended_at=pl.col("started_at") + pl.duration(seconds=1)).write_parquet(gone / "subscriptions.parquet")
+    path = flow_config(source={"path": str(gone)})
+    with pytest.raises(CannotTrain, match=f"cannot train: no customer is eligible at any training snapshot before {tiny_world[1]}"):
+        pipeline.train(str(path))
+    config = load_config(path)
+    assert not client_for(config).search_registered_models()  # nothing registered
