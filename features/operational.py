@@ -15,10 +15,12 @@ from datetime import datetime
 import polars as pl
 
 from features.catalog import Feature, FeatureSpec, checked_slugs, counted, merged, select_exprs
+from features.friction import decayed
 from features.timeline import days_before, known_at, rows_before, with_later_facts
 from features.wording import words
 
 FAMILY = "operational"
+PRICE_INCREASE = "price_increase"
 REPEAT_CONTACT_DAYS = 7
 CANCELLED = ("cancelled", "canceled")
 RETURNED = ("returned",)
@@ -37,6 +39,15 @@ def _spec(
 
 def _hours(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
     return (later - earlier).dt.total_microseconds() / _US_PER_HOUR
+
+
+def _friction(table: str, area: str, incidents: Sequence[tuple[pl.Expr, str, str, str]], days_ago: pl.Expr = _DAYS_AGO) -> tuple[list[pl.Expr], list[Feature]]:
+    """Decayed sums (features.friction) of a table's incidents: (weight, name with {h},
+    what is summed, how a reason says the value)."""
+    return merged(
+        decayed(weight, days_ago, family=FAMILY, table=table, name=name, description=description, reason=f"{area} friction building up: {said}")
+        for weight, name, description, said in incidents
+    )
 
 
 def _family_frame(rows: pl.LazyFrame, aggregations: list[pl.Expr], features: list[Feature], with_usual: bool) -> pl.LazyFrame:
@@ -98,7 +109,17 @@ def ticket_features(windows: Sequence[int], columns: set[str], with_usual: bool 
         if "handoffs" in columns:
             aggs.append(pl.when(in_w[w]).then(pl.col("handoffs")).sum().alias(f"ticket_handoffs_{w}d"))
             features.append(Feature(_spec(t, f"ticket_handoffs_{w}d", f"handoffs between agents on tickets opened in the {w} days before as_of", f"{{value:count:handoff}} between support agents in the last {w} days", 1)))
-    return aggs, features
+    incidents = [
+        (pl.lit(1.0), "tickets_friction_{h}d", "tickets opened before as_of", "{value:quantity:ticket}"),
+        (resolved.is_null(), "tickets_unresolved_friction_{h}d", "tickets opened before as_of and not resolved before it", "{value:quantity:unresolved ticket}"),
+    ]
+    if "wait_seconds" in columns:
+        incidents.append((pl.col("wait_seconds") / 3600, "ticket_wait_hours_friction_{h}d", "hours waited on tickets opened before as_of", "{value:hours} waited"))
+    if "handoffs" in columns:
+        incidents.append((pl.col("handoffs"), "ticket_handoffs_friction_{h}d", "handoffs between agents on tickets opened before as_of", "{value:quantity:handoff} between agents"))
+    if "reopened" in columns:
+        incidents.append((pl.col("reopened"), "tickets_reopened_friction_{h}d", "reopened tickets among those opened before as_of", "{value:quantity:reopened ticket}"))
+    return merged([(aggs, features), _friction(t, "support", incidents)])
 
 
 def build_tickets(tickets: pl.LazyFrame, dates: pl.DataFrame, *, tz: str, windows: Sequence[int], with_usual: bool = False) -> pl.LazyFrame:
@@ -150,6 +171,8 @@ def order_features(windows: Sequence[int], columns: set[str], with_usual: bool =
                 Feature(_spec(t, f"order_delay_days_mean_{w}d", "mean days late (delivery, or as_of when still undelivered, minus promise) of those late orders (null: none late)", f"late deliveries arrived {{value:days}} late on average in the last {w} days", 1, "Float64", None)),
             ]
         features.append(Feature(_spec(t, "orders_overdue", "orders past their promised date and not delivered at as_of", "{value:count:order} overdue and not delivered", 1)))
+        late_days = (pl.when(late).then(pl.col("_delay_days").clip(0.0)), "order_late_days_friction_{h}d", "days late of the orders late at as_of, dated by their promise", "{value:days} of late deliveries")
+        return merged([(aggs, features), _friction(t, "delivery", [late_days], promised_ago)])
     return aggs, features
 
 
@@ -191,7 +214,11 @@ def billing_features(windows: Sequence[int], kinds: Sequence[str], with_usual: b
     )
     aggs.append(pl.when(kind == PAYMENT_FAILED).then(_DAYS_AGO).min().alias("days_since_last_payment_failure"))
     features.append(Feature(_spec(t, "days_since_last_payment_failure", "days from the last failed payment to as_of (null: never)", "{value:days} since a payment failed", -1, absent=None)))
-    return aggs, features
+    incidents = [
+        (kind == PAYMENT_FAILED, "billing_payment_failed_friction_{h}d", f"'{PAYMENT_FAILED}' billing incidents before as_of", "{value:quantity:failed payment}"),
+        (kind == PRICE_INCREASE, "billing_price_increase_friction_{h}d", f"'{PRICE_INCREASE}' billing incidents before as_of", "{value:quantity:price increase}"),
+    ]
+    return merged([(aggs, features), _friction(t, "billing", incidents)])
 
 
 def build_billing(billing: pl.LazyFrame, dates: pl.DataFrame, *, tz: str, windows: Sequence[int], kinds: Sequence[str], with_usual: bool = False) -> pl.LazyFrame:

@@ -22,7 +22,7 @@ CUSTOMERS = ["C1", "C2", "C3"]
 TYPES = ["login", "purchase", "view"]
 
 customer = st.sampled_from(CUSTOMERS)
-hours_before = st.integers(1, 200 * 24)  # strictly before T
+hours_before = st.integers(1, 400 * 24)  # strictly before T, across the 90/180-day lookbacks and before signup
 hours_from_t = st.one_of(st.just(0), st.integers(0, 120 * 24))  # at or after T (0 = exactly T, drawn often)
 
 
@@ -99,7 +99,7 @@ def histories(draw) -> dict[str, list[dict]]:
             }
         )
     for _ in range(draw(st.integers(0, 6))):
-        rows["billing"].append({"customer_id": draw(customer), "ts": before(draw(hours_before)), "kind": draw(st.sampled_from(["payment_failed", "refund"]))})
+        rows["billing"].append({"customer_id": draw(customer), "ts": before(draw(hours_before)), "kind": draw(st.sampled_from(["payment_failed", "price_increase", "refund"]))})
     for k in range(draw(st.integers(0, 8))):
         sent, responded = dated_with_later_fact(draw)
         rows["surveys"].append(
@@ -156,6 +156,17 @@ def worlds_with_futures(draw, after: datetime) -> tuple[dict, dict]:
     return tables(history), tables(draw(futures(history, after)))
 
 
+# whole-history and decayed features (features/history.py, features/friction.py) must be in the
+# frames compared, or the property would say nothing about them
+WHOLE_HISTORY = [
+    "days_since_last_event", "events_total", "active_days_total",
+    "value_total", "active_days_per_30d", "value_per_30d", "active_gap_days_mean", "overdue_ratio",
+    *[f"{name}_{h}d" for h in (14, 45, 120) for name in (
+        "tickets_friction", "tickets_unresolved_friction", "ticket_wait_hours_friction", "ticket_handoffs_friction", "tickets_reopened_friction",
+        "order_late_days_friction", "billing_payment_failed_friction", "billing_price_increase_friction",
+    )],
+]  # fmt: skip
+
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -180,6 +191,8 @@ def test_features_ignore_everything_at_or_after_t(config, worlds) -> None:
     past, with_future = worlds
     expected = build_scoring_frame(past, config, AS_OF, with_usual=True)
     assert expected.height > 0
+    per_type = {f"days_since_last_{t}" for t in past["events"]["event_type"].unique()}  # the types seen before T
+    assert set(WHOLE_HISTORY) | per_type <= set(expected.columns)
     assert_frame_equal(build_scoring_frame(with_future, config, AS_OF, with_usual=True), expected)
 
 
