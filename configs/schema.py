@@ -174,10 +174,26 @@ class ScheduleConfig(_Strict):
         return value
 
 
+class DriftConfig(_Strict):
+    """PSI levels at which a feature's or a score's drift warns / fails the monitor run (docs/monitoring.md)."""
+
+    warn: Annotated[float, Field(gt=0.0)] = 0.1
+    fail: Annotated[float, Field(gt=0.0)] = 0.25
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> DriftConfig:
+        if self.warn > self.fail:
+            raise ValueError(f"monitoring.drift.warn ({self.warn}) must be <= monitoring.drift.fail ({self.fail})")
+        return self
+
+
 class MonitoringConfig(_Strict):
     max_reject_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
     # a run's as-of may be at most this long after the newest event (docs/dates-and-training.md)
     max_staleness_hours: Annotated[int, Field(ge=1, le=24 * 366)] = 48
+    drift: DriftConfig = DriftConfig()
+    # nightly retrains when a matured date's realised PR-AUC falls below this share of the model's test PR-AUC
+    min_realised_pr_auc_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
 
 
 class Config(_Strict):
