@@ -50,6 +50,24 @@ def learn_vocabulary(events: pl.LazyFrame, until: datetime) -> tuple[tuple[str, 
     return top("event_type", MAX_EVENT_TYPES), top("channel", MAX_CHANNELS) if has_channel else ()
 
 
+DAILY_WINDOWS = (7, 30, 90)  # daily subscription use: a week, a month, a quarter
+LONG_WINDOWS = (180, 365)  # purchases months apart: a half-year and a year hold a few of them
+LONG_HORIZON_DAYS = 60
+
+
+def default_windows(definition: str, horizon_days: int, history_days: int | None = None) -> list[int]:
+    """The ``features.windows_days`` that suit a churn definition when the config names none:
+    7/30/90 days for daily use, plus 180 and 365 where churn is ``inactivity`` or the horizon is
+    60 days or more (a customer who buys every few months shows nothing in 90 days). A long window
+    is kept only when ``history_days`` (the days of events before the earliest snapshot that must
+    stay) hold it: snapshots need their longest window of history (docs/reasons-and-flags.md,
+    "Whole history and cadence")."""
+    windows = list(DAILY_WINDOWS)
+    if definition == "inactivity" or horizon_days >= LONG_HORIZON_DAYS:
+        windows += [w for w in LONG_WINDOWS if history_days is None or w <= history_days]
+    return windows
+
+
 def lookback_days(windows: Sequence[int], with_usual: bool) -> int:
     """Days before T that the windowed features read."""
     longest = max(windows) + (USUAL_DAYS if with_usual else 0)

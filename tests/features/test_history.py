@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.behavioral import behavioral_features, build_behavioral, lookback_days
+from features.behavioral import behavioral_features, build_behavioral, default_windows, lookback_days
 from features.catalog import reason_text
 from features.contract import TABLES
 from features.timeline import dates_frame
@@ -154,3 +154,19 @@ def test_without_a_value_column_there_are_no_value_features() -> None:
     assert not {"value_total", "value_per_30d"} & names
     got = row(built(events(*at(3, 9)).drop("value")))
     assert "value_total" not in got and got["active_days_total"] == 2
+
+
+@pytest.mark.parametrize(
+    ("definition", "horizon_days", "history_days", "windows"),
+    [
+        ("subscription_end", 30, None, [7, 30, 90]),  # daily use: the demo's windows
+        ("subscription_end", 59, 1000, [7, 30, 90]),
+        ("subscription_end", 60, None, [7, 30, 90, 180, 365]),  # a long horizon needs long windows
+        ("inactivity", 30, None, [7, 30, 90, 180, 365]),
+        ("inactivity", 90, 365, [7, 30, 90, 180, 365]),
+        ("inactivity", 90, 364, [7, 30, 90, 180]),  # capped by the history the snapshots have
+        ("inactivity", 90, 120, [7, 30, 90]),
+    ],
+)
+def test_default_windows_per_churn_definition(definition: str, horizon_days: int, history_days: int | None, windows: list[int]) -> None:
+    assert default_windows(definition, horizon_days, history_days) == windows
