@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from features.catalog import FeatureSchema
+from features.catalog import FeatureSchema, FeatureSpec
 from models.boosting import to_matrix
 from models.churn import ChurnModel
+from models.inputs import TrainingInputs
 from models.satisfaction import SatisfactionModel
 
 PREDICT_ROWS = 100_000
@@ -18,15 +19,39 @@ PREDICT_ROWS = 100_000
 
 @dataclass
 class ModelBundle:
-    features: list[str]
-    categorical: list[str]
-    categorical_mappings: dict[str, dict[str, int]]  # column -> {value: code}, codes as fed to LightGBM
-    catalog: list[dict]  # one entry per feature: name, family, description, template, direction
+    """The fitted models and the one description of their inputs they were trained on."""
+
+    inputs: TrainingInputs  # the feature schema: columns, categorical codes, catalog, tables
     churn: ChurnModel
     satisfaction: SatisfactionModel | None
-    tables: list[str]  # input tables present at training: a missing one at scoring is reported
-    metadata: dict = field(default_factory=dict)  # split dates, label window, calibration method
-    schema: FeatureSchema | None = None  # how scoring rebuilds exactly the training columns
+    metadata: dict = field(default_factory=dict)  # split dates, label window, calibration method, backtest choice
+
+    # Read-only views of ``inputs``: scoring reads these names, the schema holds the values.
+    @property
+    def schema(self) -> FeatureSchema:
+        """How scoring rebuilds exactly the training columns."""
+        return self.inputs.schema
+
+    @property
+    def features(self) -> list[str]:
+        return self.inputs.features
+
+    @property
+    def categorical(self) -> list[str]:
+        return self.inputs.categorical
+
+    @property
+    def categorical_mappings(self) -> dict[str, dict[str, int]]:
+        return self.inputs.categorical_mappings
+
+    @property
+    def catalog(self) -> tuple[FeatureSpec, ...]:
+        return self.inputs.catalog
+
+    @property
+    def tables(self) -> list[str]:
+        """Input tables present at training: a missing one at scoring is reported."""
+        return self.inputs.tables
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
         return to_matrix(frame, self.features)

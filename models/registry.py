@@ -163,7 +163,7 @@ def log_and_register(
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items() if v is not None and np.isfinite(v)})
         mlflow.log_dict(config.dry_dict(), "config.json")
         mlflow.log_dict({"features": result.bundle.features, "categorical": result.bundle.categorical}, "features.json")
-        mlflow.log_dict({"catalog": result.bundle.catalog}, "catalog.json")
+        mlflow.log_dict(result.bundle.schema.to_dict(), "catalog.json")  # plain JSON: every feature's spec, vocabularies, tables
         if snapshot_ids:
             mlflow.log_dict(snapshot_ids, "data_snapshots.json")
         if result.notes:

@@ -6,63 +6,30 @@ Pure: frames in, a :class:`TrainingResult` out. MLflow logging and registration 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
 import polars as pl
 
 from configs import Config
-from features.catalog import FeatureSchema
 from features.sufficiency import CannotTrain, label_problem
 from models.baselines import LogisticBaseline, recency_score, survey_score
 from models.boosting import to_matrix
 from models.bundle import ModelBundle
 from models.churn import ChurnModel, monotone_directions
+from models.inputs import TrainingInputs
 from models.metrics import probability_metrics, ranking_metrics
 from models.satisfaction import SatisfactionModel
 from models.split import TimeSplit, split_by_time
 
 LABEL = "churned"
-RECENCY_FEATURE = "days_since_last_event"  # the recency rule's input
-LAST_SCORE_FEATURE = "last_survey_score"  # the survey-only rule's input
 # Invitations of the last quarter of survey history give the run's respondent / population score.
 SCORE_WINDOW_DAYS = 90
 MIN_ANSWERS_FOR_SATISFACTION = 200
 # The logistic baseline learns ~200 coefficients: half a million rows pin them down, while sklearn's
 # imputer/scaler/solver copies of 3.4M rows (1M customers) took 22 GB
 LOGREG_MAX_ROWS = 500_000
-
-
-@dataclass(frozen=True)
-class TrainingInputs:
-    """Which columns the models use, and the two the rule baselines read."""
-
-    features: list[str]
-    categorical: list[str]
-    categorical_mappings: dict[str, dict[str, int]]
-    catalog: list[dict]
-    recency_feature: str  # days since last activity
-    last_score_feature: str | None  # last survey answer before as_of (None without surveys)
-    tables: list[str]
-    metadata: dict = field(default_factory=dict)
-    schema: FeatureSchema | None = None
-
-    @classmethod
-    def from_schema(cls, schema: FeatureSchema, metadata: dict | None = None) -> TrainingInputs:
-        """The model inputs of a feature schema; categoricals are the integer-coded columns (code i = label i)."""
-        categories = schema.categories
-        return cls(
-            features=schema.names,
-            categorical=[c for c in schema.names if c in categories],
-            categorical_mappings={c: {label: i for i, label in enumerate(labels)} for c, labels in categories.items()},
-            catalog=list(schema.features),
-            recency_feature=RECENCY_FEATURE,
-            last_score_feature=LAST_SCORE_FEATURE if LAST_SCORE_FEATURE in schema.names else None,
-            tables=list(schema.tables),
-            metadata=metadata or {},
-            schema=schema,
-        )
 
 
 @dataclass
@@ -178,15 +145,10 @@ def train_models(training: pl.DataFrame, spec: TrainingInputs, config: Config, s
     metrics |= sat_metrics
 
     bundle = ModelBundle(
-        features=spec.features,
-        categorical=spec.categorical,
-        categorical_mappings=spec.categorical_mappings,
-        catalog=spec.catalog,
+        inputs=spec,
         churn=churn,
         satisfaction=satisfaction,
-        tables=spec.tables,
         metadata={**spec.metadata, **split.as_params(), "calibration": churn.calibrator_.method_},
-        schema=spec.schema,
     )
     test_scores = test.select("customer_id", LABEL).with_columns(
         *[pl.Series(name.rstrip("_"), values) for name, values in scorers.items()],

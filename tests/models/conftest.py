@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from configs import DEMO_CONFIG, parse_config
-from models.train import TrainingInputs
+from features.catalog import FeatureSchema, FeatureSpec, Vocabulary
+from models.inputs import TrainingInputs
 
 FEATURES = ["tickets_30d", "usage_trend", "noise", "plan", "days_since_last_event", "last_survey_score"]
 # the catalog's direction of each feature in this world (usage_trend is non-monotone: see the churn logit)
@@ -76,15 +77,12 @@ def make_survey_frame(seed: int = 1, n: int = 8000) -> tuple[pl.DataFrame, np.nd
 
 @pytest.fixture(scope="session")
 def spec() -> TrainingInputs:
-    return TrainingInputs(
-        features=FEATURES,
-        categorical=["plan"],
-        categorical_mappings={"plan": {"basic": 0, "standard": 1, "premium": 2}},
-        catalog=[{"name": f, "family": "test", "description": f, "template": "{value}", "direction": DIRECTIONS[f]} for f in FEATURES],
-        recency_feature="days_since_last_event",
-        last_score_feature="last_survey_score",
-        tables=["customers", "events", "surveys"],
+    specs = tuple(
+        FeatureSpec(f, "test", "customers" if f == "plan" else "events", f, f"{f} is {{value}}", DIRECTIONS[f], "Int32" if f == "plan" else "Float64")
+        for f in FEATURES
     )
+    vocabulary = Vocabulary(categories={"plan": ("basic", "standard", "premium")})
+    return TrainingInputs.from_schema(FeatureSchema(specs, vocabulary, ("customers", "events", "surveys")))
 
 
 def model_config(tmp_path: Path, **overrides):

@@ -111,6 +111,26 @@ def test_gate_pyfunc_roundtrip_promote_and_rollback(tmp_path, world, spec, surve
     assert str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION).version) == first.version
 
 
+def test_logged_catalog_is_plain_json_naming_every_feature_family_and_reason(tmp_path, world, spec):
+    import json
+
+    import mlflow
+
+    config = model_config(tmp_path)
+    early = first_six(world)
+    result = train_models(early, spec, config)
+    registered = log_and_register(config, result, early.filter(pl.col("as_of") == result.split.test))
+    client_for(config)
+    text = (__import__("pathlib").Path(mlflow.artifacts.download_artifacts(f"runs:/{registered.run_id}/catalog.json"))).read_text()
+    logged = json.loads(text)  # raises on Python reprs
+    assert "FeatureSpec(" not in text
+    by_name = {f["name"]: f for f in logged["features"]}
+    assert list(by_name) == spec.features
+    for feature in spec.catalog:
+        assert (by_name[feature.name]["family"], by_name[feature.name]["reason"]) == (feature.family, feature.reason)
+    assert logged["vocabulary"]["categories"] == {"plan": ["basic", "standard", "premium"]}
+
+
 def test_prediction_in_chunks_equals_prediction_whole(tmp_path, world, spec, surveys, monkeypatch):
     """Scoring a million customers predicts PREDICT_ROWS rows at a time; the rows must not notice."""
     from models import bundle as bundle_module
