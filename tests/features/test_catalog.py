@@ -118,3 +118,17 @@ def test_features_are_finite_whatever_the_input(value, dtype, expected) -> None:
     got = column.select(finite(pl.col("x"), dtype))
     assert got.columns == ["x"] and got.dtypes == [dtype]
     assert got["x"][0] == expected
+
+
+def test_whole_history_and_friction_entries(world, config) -> None:
+    """Sums since signup and decayed friction: no rows is 0; recency and cadence: no rows is unknown."""
+    schema = feature_schema(world.tables, config, world.today)
+    zero = ["events_total", "active_days_total", "active_days_per_30d", "tickets_friction_14d", "ticket_wait_hours_friction_45d", "order_late_days_friction_120d", "billing_price_increase_friction_45d"]
+    unknown = ["days_since_last_event", "active_gap_days_mean", "overdue_ratio"]
+    assert [schema.spec(n).absent for n in zero] == [0] * len(zero)
+    assert [schema.spec(n).absent for n in unknown] == [None] * len(unknown)
+    friction = [s for s in schema.features if "_friction_" in s.name]
+    assert len(friction) == 8 * 3 and {(s.family, s.direction, s.dtype) for s in friction} == {("operational", 1, "Float64")}
+    scoring = build_scoring_frame(world.tables, config, world.today, schema=schema)
+    assert scoring["tickets_friction_120d"].null_count() == 0 and scoring["tickets_friction_120d"].max() > 0
+    assert (scoring["tickets_friction_14d"] <= scoring["tickets_friction_120d"] + 1e-9).all()  # each weight is smaller at the shorter half-life
