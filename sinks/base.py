@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from sinks.schema import CHURN_SCORES, REJECTS, SCORE_RUNS, SinkSchemaError, Table, conform, conform_scores
+from sinks.schema import (
+    CHURN_SCORES,
+    FEATURE_DRIFT,
+    REJECTS,
+    REPLACED_BY,
+    SCORE_PERFORMANCE,
+    SCORE_RUNS,
+    SinkSchemaError,
+    Table,
+    conform,
+    conform_scores,
+)
 
 if TYPE_CHECKING:
     from configs.schema import SinkConfig
@@ -23,7 +34,7 @@ DEFAULT_LOCK_TIMEOUT_S = 30.0
 
 
 class Sink(ABC):
-    """Where churn_scores, latest_churn_scores, score_runs and rejects live."""
+    """Where churn_scores, latest_churn_scores, score_runs, rejects, feature_drift and score_performance live."""
 
     def write_scores(self, frame: pl.DataFrame, as_of: date) -> None:
         """Replace `as_of`'s rows in churn_scores with `frame`, atomically; latest_churn_scores follows."""
@@ -46,6 +57,30 @@ class Sink(ABC):
             raise SinkSchemaError(f"rejects.table_name: rows for {stray}, not among the tables replaced {sorted(tables)}")
         self._replace_rejects(rejects, as_of, sorted(set(tables)))
 
+    def replace_monitoring(self, table: Table, frame: pl.DataFrame, keys: pl.DataFrame | None = None) -> None:
+        """Replace the rows of feature_drift or score_performance whose key (as_of; as_of and kind) is in
+        ``keys`` (default: the keys ``frame`` holds) with ``frame``, atomically per date like scores:
+        monitoring a date again leaves one copy of its rows, never a duplicate."""
+        if table.name not in REPLACED_BY:
+            raise SinkSchemaError(f"{table.name}: replace_monitoring writes only {sorted(REPLACED_BY)}")
+        columns = list(REPLACED_BY[table.name])
+        rows = conform(frame, table)
+        keys = (rows if keys is None else keys).select(columns).unique().sort(columns)
+        stray = rows.join(keys, on=columns, how="anti")
+        if stray.height:
+            raise SinkSchemaError(f"{table.name}: {stray.height} row(s) outside the keys replaced, e.g. {stray.select(columns).row(0)}")
+        self._replace_keyed(table, rows, keys)
+
+    def set_drift_summary(self, as_of: date, summary: dict[str, Any]) -> bool:
+        """Fill drift_summary (JSON) of the newest score_runs row of ``as_of``; False when there is none."""
+        return self._set_drift_summary(as_of, json.dumps(summary))
+
+    def read_feature_drift(self) -> pl.DataFrame:
+        return conform(self._read_all(FEATURE_DRIFT), FEATURE_DRIFT)
+
+    def read_score_performance(self) -> pl.DataFrame:
+        return conform(self._read_all(SCORE_PERFORMANCE), SCORE_PERFORMANCE)
+
     def read_scores(self, as_of: date | None = None) -> pl.DataFrame:
         """One date's churn_scores (None: the newest date, i.e. latest_churn_scores)."""
         return conform(self._read_scores(as_of), CHURN_SCORES)
@@ -65,6 +100,12 @@ class Sink(ABC):
 
     @abstractmethod
     def _replace_rejects(self, rejects: pl.DataFrame, as_of: date, tables: list[str]) -> None: ...
+
+    @abstractmethod
+    def _replace_keyed(self, table: Table, rows: pl.DataFrame, keys: pl.DataFrame) -> None: ...
+
+    @abstractmethod
+    def _set_drift_summary(self, as_of: date, summary: str) -> bool: ...
 
     @abstractmethod
     def _append(self, table: Table, frame: pl.DataFrame) -> None: ...

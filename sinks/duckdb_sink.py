@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from sinks.base import DEFAULT_LOCK_TIMEOUT_S, Sink
-from sinks.schema import CHURN_SCORES, LATEST_SCORES_VIEW, REJECTS, SCORE_RUNS, UTC_TIMESTAMP, Table
+from sinks.schema import CHURN_SCORES, FEATURE_DRIFT, LATEST_SCORES_VIEW, REJECTS, SCORE_PERFORMANCE, SCORE_RUNS, UTC_TIMESTAMP, Table
 
 _SQL_TYPES = {pl.Date: "DATE", pl.String: "VARCHAR", pl.Float64: "DOUBLE", pl.Int64: "BIGINT", pl.Boolean: "BOOLEAN"}
 _FIRST_RETRY_S, _LONGEST_RETRY_S = 0.05, 2.0
@@ -91,7 +91,7 @@ class DuckDBSink(Sink):
         with self._connect(read_only=False) as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
-                for table in (CHURN_SCORES, SCORE_RUNS, REJECTS):
+                for table in (CHURN_SCORES, SCORE_RUNS, REJECTS, FEATURE_DRIFT, SCORE_PERFORMANCE):
                     connection.execute(_create_table_sql(table))
                 # files written before rejects carried the run's as-of
                 connection.execute(f"ALTER TABLE {_quote(REJECTS.name)} ADD COLUMN IF NOT EXISTS as_of DATE")
@@ -116,6 +116,22 @@ class DuckDBSink(Sink):
         with self._writing() as connection:
             connection.execute(f"DELETE FROM {_quote(REJECTS.name)} WHERE as_of = ? AND list_contains(?, table_name)", [as_of, tables])
             _insert(connection, REJECTS, rejects)
+
+    def _replace_keyed(self, table: Table, rows: pl.DataFrame, keys: pl.DataFrame) -> None:
+        where = " AND ".join(f"{_quote(c)} = ?" for c in keys.columns)
+        with self._writing() as connection:
+            for key in keys.iter_rows():  # one per date (and kind): a handful
+                connection.execute(f"DELETE FROM {_quote(table.name)} WHERE {where}", list(key))
+            _insert(connection, table, rows)
+
+    def _set_drift_summary(self, as_of: date, summary: str) -> bool:
+        runs = _quote(SCORE_RUNS.name)
+        with self._writing() as connection:
+            updated = connection.execute(
+                f"UPDATE {runs} SET drift_summary = ? WHERE as_of = ? AND finished_at = (SELECT max(finished_at) FROM {runs} WHERE as_of = ?)",
+                [summary, as_of, as_of],
+            ).fetchone()
+        return bool(updated and updated[0])
 
     def _append(self, table: Table, frame: pl.DataFrame) -> None:
         with self._writing() as connection:

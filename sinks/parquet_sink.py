@@ -69,6 +69,33 @@ class ParquetSink(Sink):
             target.parent.mkdir(parents=True, exist_ok=True)
             _replace_directory(staged, target)
 
+    def _rewrite_partition(self, table: Table, as_of: date, rows: pl.DataFrame) -> None:
+        """Swap a date's partition for one file holding ``rows`` (without as_of, which is the folder's)."""
+        with self._staging() as staging:
+            staged = staging / "partition"
+            staged.mkdir()
+            rows.drop("as_of", strict=False).write_parquet(staged / _PART_FILE)
+            target = self._partition(table, as_of)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _replace_directory(staged, target)
+
+    def _replace_keyed(self, table: Table, rows: pl.DataFrame, keys: pl.DataFrame) -> None:
+        """Each date's partition rewritten whole: its rows of other keys (e.g. the other kind) kept."""
+        for (as_of,), replaced in keys.partition_by("as_of", as_dict=True, maintain_order=True).items():
+            current = self._read_partitions(table, [as_of] if self._partition(table, as_of).is_dir() else [])
+            kept = current.join(replaced, on=replaced.columns, how="anti")
+            self._rewrite_partition(table, as_of, pl.concat([kept, rows.filter(pl.col("as_of") == as_of)]))
+
+    def _set_drift_summary(self, as_of: date, summary: str) -> bool:
+        if not self._partition(SCORE_RUNS, as_of).is_dir():
+            return False
+        runs = self._read_partitions(SCORE_RUNS, [as_of])
+        if runs.height == 0:
+            return False
+        newest = pl.col("finished_at") == pl.col("finished_at").max()
+        self._rewrite_partition(SCORE_RUNS, as_of, runs.with_columns(drift_summary=pl.when(newest).then(pl.lit(summary)).otherwise("drift_summary")))
+        return True
+
     def _refresh_latest(self) -> None:
         """Rewrite latest_churn_scores from the newest date (a file swap: readers see one version or the other)."""
         newest = self._read_scores(None)

@@ -15,11 +15,12 @@ import adbc_driver_postgresql.dbapi as pg
 import polars as pl
 
 from sinks.base import Sink
-from sinks.schema import CHURN_SCORES, LATEST_SCORES_VIEW, REJECTS, SCORE_RUNS, UTC_TIMESTAMP, Table
+from sinks.schema import CHURN_SCORES, FEATURE_DRIFT, LATEST_SCORES_VIEW, REJECTS, SCORE_PERFORMANCE, SCORE_RUNS, UTC_TIMESTAMP, Table
 
 _SQL_TYPES = {pl.Date: "date", pl.String: "text", pl.Float64: "double precision", pl.Int64: "bigint", pl.Boolean: "boolean"}
 _UNDEFINED_TABLE, _INVALID_SCHEMA_NAME = "42P01", "3F000"
 _PRIMARY_KEYS = {CHURN_SCORES.name: ("as_of", "customer_id")}
+_TABLES = (CHURN_SCORES, SCORE_RUNS, REJECTS, FEATURE_DRIFT, SCORE_PERFORMANCE)
 
 
 def _quote(identifier: str) -> str:
@@ -71,13 +72,13 @@ class PostgresSink(Sink):
         cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = $1", (self.db_schema,))
         if not cursor.fetchone()[0]:
             cursor.execute(f"CREATE SCHEMA {_quote(self.db_schema)}")
-        relations = [*(table.name for table in (CHURN_SCORES, SCORE_RUNS, REJECTS)), LATEST_SCORES_VIEW]
+        relations = [*(table.name for table in _TABLES), LATEST_SCORES_VIEW]
         cursor.execute(
             f"SELECT {', '.join(f'to_regclass(${i})::text' for i in range(1, len(relations) + 1))}",
             tuple(self._name(relation) for relation in relations),
         )
         existing = dict(zip(relations, cursor.fetchone(), strict=True))
-        for table in (CHURN_SCORES, SCORE_RUNS, REJECTS):
+        for table in _TABLES:
             if existing[table.name] is None:
                 cursor.execute(self._create_table_sql(table))
         if existing[REJECTS.name] is not None:  # created before rejects carried the run's as-of
@@ -105,6 +106,23 @@ class PostgresSink(Sink):
             for name in tables:
                 cursor.execute(f"DELETE FROM {self._name(REJECTS.name)} WHERE as_of = $1 AND table_name = $2", (as_of, name))
             self._ingest(cursor, REJECTS, rejects)
+
+    def _replace_keyed(self, table: Table, rows: pl.DataFrame, keys: pl.DataFrame) -> None:
+        where = " AND ".join(f"{_quote(c)} = ${i}" for i, c in enumerate(keys.columns, start=1))
+        with self._writing() as cursor:
+            for key in keys.iter_rows():  # one per date (and kind): a handful
+                cursor.execute(f"DELETE FROM {self._name(table.name)} WHERE {where}", key)
+            self._ingest(cursor, table, rows)
+
+    def _set_drift_summary(self, as_of: date, summary: str) -> bool:
+        runs = self._name(SCORE_RUNS.name)
+        with self._writing() as cursor:
+            cursor.execute(
+                f"UPDATE {runs} SET drift_summary = $1 WHERE as_of = $2 AND finished_at = (SELECT max(finished_at) FROM {runs} WHERE as_of = $2) "
+                "RETURNING 1",
+                (summary, as_of),
+            )
+            return bool(cursor.fetchall())
 
     def _append(self, table: Table, frame: pl.DataFrame) -> None:
         with self._writing() as cursor:

@@ -92,7 +92,31 @@ REJECTS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {table.name: table for table in (CHURN_SCORES, SCORE_RUNS, REJECTS)}
+FEATURE_DRIFT = Table(
+    "feature_drift",
+    (
+        Column("as_of", pl.Date()),
+        *_columns("model_version feature metric", pl.String()),
+        Column("value", pl.Float64()),
+        Column("importance_rank", pl.Int64(), nullable=True),  # null for the score pseudo-features
+        Column("status", pl.String()),
+    ),
+)
+
+SCORE_PERFORMANCE = Table(
+    "score_performance",
+    (
+        Column("as_of", pl.Date()),
+        *_columns("model_version kind metric", pl.String()),
+        Column("value", pl.Float64(), nullable=True),  # null where undefined (ROC-AUC when nobody churned)
+        Column("n", pl.Int64()),
+    ),
+)
+
+# The monitor's tables are replaced per these keys: one date's drift; one date's estimated or realised rows.
+REPLACED_BY = {FEATURE_DRIFT.name: ("as_of",), SCORE_PERFORMANCE.name: ("as_of", "kind")}
+
+TABLES: dict[str, Table] = {table.name: table for table in (CHURN_SCORES, SCORE_RUNS, REJECTS, FEATURE_DRIFT, SCORE_PERFORMANCE)}
 LATEST_SCORES_VIEW = "latest_churn_scores"
 
 
