@@ -25,6 +25,7 @@ class ModelBundle:
     churn: ChurnModel
     satisfaction: SatisfactionModel | None
     metadata: dict = field(default_factory=dict)  # split dates, label window, calibration method, backtest choice
+    reference: dict | None = None  # drift reference (models/reference.py); None in models trained before it existed
 
     # Read-only views of ``inputs``: scoring reads these names, the schema holds the values.
     @property

@@ -164,6 +164,8 @@ def log_and_register(
         mlflow.log_dict(config.dry_dict(), "config.json")
         mlflow.log_dict({"features": result.bundle.features, "categorical": result.bundle.categorical}, "features.json")
         mlflow.log_dict(result.bundle.schema.to_dict(), "catalog.json")  # plain JSON: every feature's spec, vocabularies, tables
+        if result.bundle.reference is not None:  # also inside the model; here for people and other tools
+            mlflow.log_dict(result.bundle.reference, "reference.json")
         if snapshot_ids:
             mlflow.log_dict(snapshot_ids, "data_snapshots.json")
         if result.notes:

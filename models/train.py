@@ -20,6 +20,7 @@ from models.bundle import ModelBundle
 from models.churn import ChurnModel, monotone_directions
 from models.inputs import TrainingInputs
 from models.metrics import probability_metrics, ranking_metrics
+from models.reference import training_reference
 from models.satisfaction import SatisfactionModel
 from models.split import TimeSplit, split_by_time
 
@@ -150,6 +151,7 @@ def train_models(training: pl.DataFrame, spec: TrainingInputs, config: Config, s
         satisfaction=satisfaction,
         metadata={**spec.metadata, **split.as_params(), "calibration": churn.calibrator_.method_},
     )
+    bundle.reference = training_reference(bundle, parts["train"], test, config.training.seed)  # what drift is measured against
     test_scores = test.select("customer_id", LABEL).with_columns(
         *[pl.Series(name.rstrip("_"), values) for name, values in scorers.items()],
         pl.Series("test_uncalibrated", raw),

@@ -1,0 +1,40 @@
+"""The drift reference stored with a model version at training (docs/monitoring.md).
+
+Features are summarised from the training rows the churn model learned from; the churn and
+dissatisfaction scores and the response propensity from the out-of-time test snapshot (the newest
+population the model was judged on); each feature is ranked by its gain in the churn booster.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from models.bundle import ModelBundle
+from models.drift import importance_ranks, reference_summary
+
+# A seeded uniform sample summarises the training rows as well as all of them (bucket shares
+# have ~0.1 % sampling error at this size) and bounds the cost at 1M customers.
+REFERENCE_MAX_ROWS = 200_000
+
+
+def test_snapshot_scores(bundle: ModelBundle, rows: pl.DataFrame) -> pl.DataFrame:
+    """churn_probability, dissatisfaction_probability and (with a satisfaction model) response_propensity."""
+    scores = bundle.predict(rows)
+    if bundle.satisfaction is None:
+        return scores
+    return scores.with_columns(response_propensity=pl.Series(bundle.response_propensity(rows), dtype=pl.Float64))
+
+
+def training_reference(bundle: ModelBundle, train_rows: pl.DataFrame, test_rows: pl.DataFrame, seed: int) -> dict:
+    """The JSON reference summary of what ``bundle`` learned from (models.drift.reference_summary)."""
+    if train_rows.height > REFERENCE_MAX_ROWS:
+        train_rows = train_rows.sample(n=REFERENCE_MAX_ROWS, seed=seed)
+    gain = bundle.churn.booster_.feature_importance("gain")
+    numeric = [f for f in bundle.features if f not in bundle.categorical]
+    return reference_summary(
+        train_rows,
+        numeric,
+        bundle.categorical,
+        importance=importance_ranks(bundle.features, gain),
+        scores=test_snapshot_scores(bundle, test_rows),
+    )
