@@ -1,4 +1,4 @@
-"""The Prefect flows: ingest -> build_features -> train (when needed) -> score, composed by nightly.
+"""The Prefect flows: ingest -> build_features -> train (when needed) -> score -> monitor, composed by nightly.
 
 Flows take a config path and an as-of date and hand each other references (snapshot folders,
 feature files, model versions), never DataFrames. Their bodies only sequence tasks. Every flow
@@ -15,12 +15,12 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from features.contract import ContractError
-from flows import tasks, workspace
+from flows import monitor_tasks, tasks, workspace
 from flows.runtime import default_as_of
 from flows.score_tasks import publish_summary, record_score_run, score, write_scores
 from flows.tasks import PipelineError
 
-__all__ = ["PipelineError", "build_features", "ingest", "nightly", "score_flow", "train"]
+__all__ = ["PipelineError", "build_features", "ingest", "monitor", "nightly", "score_flow", "train"]
 
 
 def _run_id() -> str:
@@ -139,10 +139,42 @@ def score_flow(
             "mlflow_run_id": lineage["mlflow_run_id"], "summary_markdown": markdown, "warnings": warnings}
 
 
+@flow(name="monitor")
+def monitor(config_path: str, as_of: date | None = None, features_path: str | None = None) -> dict:
+    """Drift of a scored date against the scoring version's training reference, estimated performance
+    of its scores, realised performance of earlier dates whose horizon has passed; the verdict in
+    score_runs.drift_summary. Fails (after writing) when drift reaches monitoring.drift.fail."""
+    config = tasks.read_config(config_path)
+    as_of = _as_of(config, as_of)
+    scores = monitor_tasks.read_scored_date(config, as_of, config_path)
+    version = scores["model_version"][0]
+    bundle = monitor_tasks.load_scoring_model(config, version)
+    tables = tasks.read_snapshot(_snapshot(config_path, config, as_of))
+    features_path = features_path or _features_file(config, as_of)
+    features = tasks.read_features(features_path) if features_path else tasks.scoring_features(config, tables, as_of, bundle)
+    drift = monitor_tasks.measure_drift(config, features, scores, bundle)
+    matured = monitor_tasks.read_matured_scores(config, as_of)
+    estimated, realised = monitor_tasks.measure_performance(config, scores, matured, tables, as_of)
+    test_pr_auc = monitor_tasks.test_pr_aucs(config, realised["model_version"].unique().to_list())
+    verdict = monitor_tasks.judge(config, drift, realised, test_pr_auc, {"status": "not measured yet"})
+    monitor_tasks.write_monitoring(config, as_of, drift, estimated, realised, verdict)
+    monitor_tasks.raise_alarm(config, as_of, verdict)
+    get_run_logger().info("monitor %s: drift %s; %s realised date(s)", as_of, verdict["status"], realised["as_of"].n_unique())
+    return {"as_of": as_of.isoformat(), "model_version": version, "status": verdict["status"], "drift_summary": verdict,
+            "feature_drift_rows": drift.height, "estimated_rows": estimated.height, "realised_dates": sorted(d.isoformat() for d in realised["as_of"].unique())}
+
+
+def _features_file(config, as_of: date) -> str | None:
+    """The feature frame build_features wrote for the date, when there is one."""
+    path = workspace.features_path(config, as_of)
+    return str(path) if path.is_file() else None
+
+
 @flow(name="nightly")
 def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) -> dict:
-    """ingest -> train (when asked, when there is no champion, or when the last attempt is too old)
-    -> build_features (with the champion's columns) -> score."""
+    """ingest -> train (when asked, when there is no champion, when the last attempt is too old, or when
+    the last monitor found drift or realised performance past its threshold) -> build_features (with
+    the champion's columns) -> score -> monitor (which fails the run, after writing, on drift fail)."""
     config = tasks.read_config(config_path)
     as_of = _as_of(config, as_of)
     ingested = ingest(config_path, as_of)
@@ -154,4 +186,6 @@ def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) 
     tasks.require_champion(config, config_path)  # the gate may have refused the first model
     features = build_features(config_path, as_of)
     scored = score_flow(config_path, as_of, features["path"], ingested, trained)
-    return {"as_of": as_of.isoformat(), "ingest": ingested, "train": trained, "train_reason": why, "features": features, "score": scored}
+    monitored = monitor(config_path, as_of, features["path"])
+    return {"as_of": as_of.isoformat(), "ingest": ingested, "train": trained, "train_reason": why, "features": features, "score": scored,
+            "monitor": monitored}

@@ -208,13 +208,16 @@ def needs_training(config: Config, retrain: bool) -> str | None:
     if retrain:
         return "asked with retrain=True"
     client = client_for(config)
-    if champion_version(client, config.registered_model_name) is None:
+    champion = champion_version(client, config.registered_model_name)
+    if champion is None:
         return f"no champion for {config.registered_model_name}"
     last = last_training_time(client, config)
     age_days = (datetime.now(UTC).timestamp() * 1000 - last) / 86_400_000 if last else float("inf")
     if age_days > config.training.max_model_age_days:
         return f"last training attempt is {age_days:.0f} days old (training.max_model_age_days={config.training.max_model_age_days})"
-    return None
+    from flows.monitor_tasks import retrain_reason  # the newest monitor verdict: drift fail or realised PR-AUC too low
+
+    return retrain_reason(config, str(champion.version))
 
 
 @uncached_task(name="scoring-features")

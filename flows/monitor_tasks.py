@@ -1,0 +1,208 @@
+"""Prefect tasks of the `monitor` flow (docs/monitoring.md): drift of a scored date's features and
+scores against the reference stored with the model version, estimated performance of its scores,
+realised performance of every earlier scored date whose churn horizon has passed, and the verdict
+in `score_runs.drift_summary`. The measures themselves live in models/drift.py and models/performance.py.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import polars as pl
+from prefect import get_run_logger
+
+from configs import Config
+from features.labels import churn_labels
+from flows.tasks import IO_RETRIES, IO_RETRY_DELAY_S, PipelineError, uncached_task
+from models.bundle import ModelBundle
+from models.drift import DriftThresholds, drift_summary, feature_drift
+from models.performance import estimated_performance, matured_dates, realised_performance, silent_follow_up
+from sinks.schema import CHURN_SCORES, FEATURE_DRIFT, SCORE_PERFORMANCE
+
+# drift_summary decides on the scores and this many most important features (models.drift)
+DECIDING_FEATURES = 10
+
+
+class DriftFailure(PipelineError):
+    """The monitored date drifted past `monitoring.drift.fail`: its tables are written, the run fails."""
+
+
+@uncached_task(name="read-scored-date", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def read_scored_date(config: Config, as_of: date, config_path: str) -> pl.DataFrame:
+    """The date's churn_scores; none is an error that says how to score it first."""
+    from sinks import open_sink
+
+    scores = open_sink(config.sink).read_scores(as_of)
+    if scores.height == 0:
+        raise PipelineError(
+            f"churn_scores holds no rows for as-of {as_of}, so there is nothing to monitor: score it first with "
+            f"`quietchurn run score --config {config_path} --as-of {as_of}` (docs/monitoring.md)"
+        )
+    return scores
+
+
+@uncached_task(name="load-scoring-model", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def load_scoring_model(config: Config, version: str) -> ModelBundle:
+    """The version that scored the date (not necessarily today's champion), with its drift reference."""
+    from models.pyfunc import load_bundle
+
+    return load_bundle(f"models:/{config.registered_model_name}/{version}")
+
+
+@uncached_task(name="test-pr-aucs", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def test_pr_aucs(config: Config, versions: list[str]) -> dict[str, float | None]:
+    """Each version's PR-AUC on its out-of-time test snapshot (MLflow metric test_pr_auc)."""
+    from models.registry import client_for
+
+    client = client_for(config)
+    runs = {v: client.get_model_version(config.registered_model_name, v).run_id for v in sorted(set(versions))}
+    return {v: client.get_run(run_id).data.metrics.get("test_pr_auc") for v, run_id in runs.items()}
+
+
+@uncached_task(name="read-matured-scores", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def read_matured_scores(config: Config, as_of: date) -> pl.DataFrame:
+    """churn_scores of the dates whose horizon (plus grace) has passed by ``as_of`` and that have no
+    realised rows yet: outcomes never change once the horizon has passed, so each date is evaluated once."""
+    from sinks import open_sink
+
+    sink = open_sink(config.sink)
+    scored = sink.read_score_runs()["as_of"].unique().to_list()
+    done = set(sink.read_score_performance().filter(pl.col("kind") == "realised")["as_of"].to_list())
+    due = [d for d in matured_dates(scored, config, as_of) if d not in done]
+    frames = [sink.read_scores(d) for d in due]
+    return pl.concat(frames) if frames else CHURN_SCORES.empty()
+
+
+@uncached_task(name="measure-drift")
+def measure_drift(config: Config, features: pl.DataFrame, scores: pl.DataFrame, bundle: ModelBundle) -> pl.DataFrame:
+    """feature_drift rows of the date: its model features and scores against the version's reference
+    (none when the version was trained before references were stored)."""
+    if bundle.reference is None:
+        return FEATURE_DRIFT.empty()
+    present = [c for c in bundle.features if c in features.columns]
+    current = features.select("customer_id", *present).join(
+        scores.select("customer_id", "churn_probability", "dissatisfaction_probability"), on="customer_id", how="left"
+    )
+    if bundle.satisfaction is not None:
+        current = current.with_columns(response_propensity=pl.Series(bundle.response_propensity(current), dtype=pl.Float64))
+    limits = DriftThresholds(config.monitoring.drift.warn, config.monitoring.drift.fail)
+    drift = feature_drift(current, bundle.reference, metric="psi", thresholds=limits)
+    return drift.select(as_of=pl.lit(scores["as_of"][0]), model_version=pl.lit(scores["model_version"][0]), *drift.columns)
+
+
+@uncached_task(name="measure-performance")
+def measure_performance(config: Config, scores: pl.DataFrame, matured: pl.DataFrame, tables: dict, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(estimated rows for the date, realised rows for the matured dates): outcomes are the churn labels
+    of those dates read from this date's snapshot, whose data covers their horizons."""
+    estimated = estimated_performance(scores)
+    if matured.height == 0:
+        return estimated, SCORE_PERFORMANCE.empty()
+    dates = matured["as_of"].unique().sort().to_list()
+    outcomes = churn_labels(tables, config, dates, observed_until=as_of).collect()
+    realised = [realised_performance(matured, outcomes, config, as_of)]
+    if "surveys" in tables:
+        realised.append(silent_follow_up(matured, tables["surveys"].collect(), config, as_of))
+    return estimated, pl.concat(realised)
+
+
+def realised_checks(realised: pl.DataFrame, test_pr_auc: dict[str, float | None], ratio: float) -> list[dict]:
+    """Each matured date's realised PR-AUC against its version's test PR-AUC; ``below`` = under ``ratio`` x it."""
+    rows = realised.filter(pl.col("metric") == "pr_auc").sort("as_of").iter_rows(named=True)
+    checks = []
+    for row in rows:
+        reference = test_pr_auc.get(row["model_version"])
+        below = None if reference is None or row["value"] is None else row["value"] < ratio * reference
+        checks.append({"as_of": row["as_of"].isoformat(), "model_version": row["model_version"], "pr_auc": row["value"], "test_pr_auc": reference, "below": below})
+    return checks
+
+
+@uncached_task(name="judge-date")
+def judge(config: Config, drift: pl.DataFrame, realised: pl.DataFrame, test_pr_auc: dict[str, float | None], data_health: dict) -> dict:
+    """The date's verdict, JSON for score_runs.drift_summary: drift status and worst columns,
+    realised PR-AUC checks, data health."""
+    if drift.height:
+        verdict = drift_summary(drift, top=DECIDING_FEATURES)
+    else:
+        verdict = {"status": "unknown", "note": "the model version stores no drift reference (trained before references existed): retrain to monitor drift"}
+    failure = worst_failure(drift)
+    return {
+        **verdict,
+        # what fails the run: the largest failing drift among the scores and the deciding features
+        "failure": None if failure is None else {k: failure[k] for k in ("feature", "value", "importance_rank")},
+        "thresholds": {"warn": config.monitoring.drift.warn, "fail": config.monitoring.drift.fail},
+        "realised": realised_checks(realised, test_pr_auc, config.monitoring.min_realised_pr_auc_ratio),
+        "data_health": data_health,
+    }
+
+
+@uncached_task(name="write-monitoring", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def write_monitoring(config: Config, as_of: date, drift: pl.DataFrame, estimated: pl.DataFrame, realised: pl.DataFrame, verdict: dict) -> bool:
+    """Replace the date's drift and estimated rows and the matured dates' realised rows; fill the date's
+    drift_summary. False when no score_runs row of the date exists to hold it."""
+    from sinks import open_sink
+
+    sink = open_sink(config.sink)
+    sink.replace_monitoring(FEATURE_DRIFT, drift, keys=pl.DataFrame({"as_of": [as_of]}))
+    sink.replace_monitoring(SCORE_PERFORMANCE, estimated, keys=pl.DataFrame({"as_of": [as_of], "kind": ["estimated"]}))
+    if realised.height:
+        sink.replace_monitoring(SCORE_PERFORMANCE, realised)
+    recorded = sink.set_drift_summary(as_of, verdict)
+    if not recorded:
+        get_run_logger().warning("score_runs holds no run for %s: its drift_summary was not recorded", as_of)
+    return recorded
+
+
+def worst_failure(drift: pl.DataFrame) -> dict | None:
+    """The largest failing drift among the scores and the deciding features (what fails the run)."""
+    deciding = drift.filter(pl.col("importance_rank").is_null() | (pl.col("importance_rank") <= DECIDING_FEATURES))
+    failing = deciding.filter(pl.col("status") == "fail").sort("value", descending=True)
+    return failing.row(0, named=True) if failing.height else None
+
+
+@uncached_task(name="raise-alarm")
+def raise_alarm(config: Config, as_of: date, verdict: dict) -> None:
+    """warn: logged; fail: the run fails (DriftFailure) naming the worst column and the key."""
+    logger = get_run_logger()
+    for check in verdict["realised"]:
+        if check["below"]:
+            logger.warning(
+                "realised PR-AUC of %s (v%s) is %.4f, below monitoring.min_realised_pr_auc_ratio=%s x test PR-AUC %.4f",
+                check["as_of"], check["model_version"], check["pr_auc"], config.monitoring.min_realised_pr_auc_ratio, check["test_pr_auc"],
+            )
+    if verdict["status"] == "warn":
+        worst = verdict["worst_features"][0] if verdict["worst_features"] else {}
+        logger.warning("drift warning for %s: largest feature drift %s PSI %.3f (monitoring.drift.warn=%s)", as_of, worst.get("feature"), worst.get("value", 0.0), config.monitoring.drift.warn)
+    worst = verdict["failure"]
+    if worst is not None:
+        kind = "score" if worst["importance_rank"] is None else f"feature (importance rank {worst['importance_rank']})"
+        raise DriftFailure(
+            f"drift failure for as-of {as_of}: {kind} {worst['feature']} has PSI {worst['value']:.3f} >= monitoring.drift.fail="
+            f"{config.monitoring.drift.fail} against the training reference of the model version that scored it; feature_drift "
+            "and score_performance are written, and the next nightly retrains (docs/monitoring.md)"
+        )
+
+
+def retrain_reason(config: Config, champion: str) -> str | None:
+    """Why the newest monitored date says the champion needs retraining (None: it does not): drift
+    fail, or a realised PR-AUC below monitoring.min_realised_pr_auc_ratio x the test PR-AUC."""
+    from sinks import open_sink
+
+    runs = open_sink(config.sink).read_score_runs().filter(pl.col("drift_summary").is_not_null())
+    if runs.height == 0:
+        return None
+    newest = runs.sort(["as_of", "finished_at"]).row(-1, named=True)
+    if newest["model_version"] != champion:
+        return None  # a verdict on an earlier champion says nothing about this one
+    verdict = json.loads(newest["drift_summary"])
+    failure = verdict.get("failure")
+    if failure:
+        return f"the monitor of {newest['as_of']} found {failure['feature']} drifted to PSI {failure['value']:.3f} (>= monitoring.drift.fail={config.monitoring.drift.fail})"
+    below = [c for c in verdict.get("realised", []) if c.get("below") and c.get("model_version") == champion]
+    if below:
+        c = below[-1]
+        return (
+            f"realised PR-AUC of {c['as_of']} is {c['pr_auc']:.4f}, below monitoring.min_realised_pr_auc_ratio="
+            f"{config.monitoring.min_realised_pr_auc_ratio} x the model's test PR-AUC {c['test_pr_auc']:.4f}"
+        )
+    return None
