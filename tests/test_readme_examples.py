@@ -402,7 +402,20 @@ def _write_acme_config(cwd: Path) -> None:
 
 
 def _needs_postgres(example: Example) -> bool:
-    return "_DSN=" in example.command
+    """The own-data examples: they read and write PostgreSQL (configs/acme.yaml names DSN variables)."""
+    return "_DSN=" in example.command or "configs/acme.yaml" in example.command
+
+
+def all_help_examples() -> tuple[list[Example], list[str]]:
+    """The examples of every command's --help, and the helps that show theirs as one paragraph."""
+    examples, run_on = [], []
+    for path in command_paths():
+        where = f"quietchurn {' '.join(path)} --help".replace("  ", " ")
+        found, paragraph = help_examples(rendered_help(path), where)
+        if paragraph:
+            run_on.append(where)
+        examples += found
+    return examples, run_on
 
 
 def _keeps_serving(example: Example) -> bool:
@@ -439,16 +452,11 @@ def test_every_readme_example_runs_as_written(readme_failures):
 def test_every_help_example_runs_as_written(world, readme_failures):
     """After the README's examples (the help's refer to the model versions they made)."""
     readme = {without_comment(e.command) for e in readme_examples(README.read_text())}
-    run_on, examples = [], []
-    for path in command_paths():
-        where = f"quietchurn {' '.join(path)} --help".replace("  ", " ")
-        found, paragraph = help_examples(rendered_help(path), where)
-        if paragraph:
-            run_on.append(where)
-        examples += found
+    examples, run_on = all_help_examples()
     assert examples, "no --help shows an example"
-    # an example the README has ran already; serving examples run again for the deployment runs after them
-    examples = [e for e in examples if without_comment(e.command) not in readme or _keeps_serving(e)]
+    # an example the README has ran already; serving examples run again for the deployment runs after them;
+    # the own-data ones run with PostgreSQL (test_the_own_data_examples_run_on_postgresql)
+    examples = [e for e in examples if (without_comment(e.command) not in readme or _keeps_serving(e)) and not _needs_postgres(e)]
     outside = {Path(m) for e in examples for m in re.findall(r"--out (/\S+)", e.command)}
     outside = {path for path in outside if not path.exists()}  # written by an example outside its folder: removed after
     try:
@@ -484,10 +492,11 @@ def _load_into_postgres(dsn: str, data: Path, config_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_the_own_data_example_runs_on_postgresql(world, postgres_dsn):
+def test_the_own_data_examples_run_on_postgresql(world, postgres_dsn):
     """The README's "own data" block with configs/acme.yaml: check-data, then nightly (which trains,
     there being no champion) reading and writing PostgreSQL. The data ends today: the block's nightly
-    uses the default as-of, today."""
+    uses the default as-of, today. Then the --help examples with configs/acme.yaml, in a shell where
+    the block's variables are exported."""
     (example,) = [e for e in readme_examples(README.read_text()) if _needs_postgres(e)]
     today = date.today()
     data = world.cwd / "acme-data"
@@ -498,6 +507,12 @@ def test_the_own_data_example_runs_on_postgresql(world, postgres_dsn):
     script = re.sub(r"^(export \w+_DSN=)\S+", lambda m: m.group(1) + postgres_dsn, example.command, flags=re.MULTILINE)
     assert script.count(postgres_dsn) == 2, script
     failures = run_in_order(world, [Example(example.where, f"set -e\n{script}")])
+    exported = dict(re.findall(r"^export (\w+)=(\S+)", script, re.MULTILINE))
+    user_env, world.env = world.env, world.env | exported
+    try:
+        failures += run_in_order(world, [e for e in all_help_examples()[0] if _needs_postgres(e)])
+    finally:
+        world.env = user_env
     assert not failures, "\n".join(failures)
     from adbc_driver_postgresql import dbapi
 
