@@ -373,6 +373,25 @@ def run_deployment(world: World, example: Example) -> None:
         world.fail(example, f"flow run {run_id.group(1)} ended {state.stdout.strip()!r}{state.stderr[-500:]}:\n    {tail(serving.log.read_text())}")
 
 
+@pytest.mark.parametrize(
+    ("example", "failed"),
+    [
+        (Example("t", "true"), False),
+        (Example("t", "exit 3"), True),
+        (Example("t", "quietchurn --help > /dev/null   # the venv is active"), False),
+        (Example("t", "import sys; sys.exit(0)", "python"), False),
+        (Example("t", "raise SystemExit(4)", "python"), True),
+        (Example("t", "python3 -m venv .venv && exit 1"), False),  # NOT_RUN: never executed
+        (Example("t", "prefect deployment run 'score/demo'"), True),  # nothing served before it
+    ],
+)
+def test_the_runner_reports_what_fails_and_only_that(tmp_path, example, failed):
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    failures = run_in_order(World(tmp_path, user_env(tmp_path)), [example])
+    assert bool(failures) is failed, failures
+    assert all(f.startswith(f"t: {example.command}") for f in failures)
+
+
 # --- the world ---------------------------------------------------------------------------------------
 
 
