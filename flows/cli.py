@@ -319,6 +319,7 @@ Examples:
 quietchurn run nightly --config configs/demo.yaml
 quietchurn run train --config configs/demo.yaml --as-of 2025-12-01
 quietchurn run score --config configs/demo.yaml
+quietchurn run monitor --config configs/demo.yaml --as-of 2026-01-01
 quietchurn --debug run ingest --config configs/demo.yaml   # tracebacks on errors
 ```
 """,
@@ -373,6 +374,7 @@ def _run_flow(name: str, config: Path, as_of: str | None, **params):
             "train": pipeline.train,
             "score": pipeline.score_flow,
             "nightly": pipeline.nightly,
+            "monitor": pipeline.monitor,
         }
         return flows[name](str(config.resolve()), day, **params)
 
@@ -447,13 +449,36 @@ def run_score(config: ConfigOption, as_of: AsOfOption = None) -> None:
     _print_summary(result["summary_markdown"])
 
 
+@run_app.command("monitor")
+def run_monitor(config: ConfigOption, as_of: AsOfOption = None) -> None:
+    """Drift, estimated and realised performance of a scored date into `feature_drift` and `score_performance`.
+
+    Compares the date's features and scores with the training reference of the model version that
+    scored it; fails (after writing) when drift reaches `monitoring.drift.fail` (docs/monitoring.md).
+
+    Examples:
+
+    ```sh
+    quietchurn run monitor --config configs/demo.yaml
+    quietchurn run monitor --config configs/demo.yaml --as-of 2026-01-01
+    ```
+    """
+    result = _run_flow("monitor", config, as_of)
+    verdict = result["drift_summary"]
+    console.print(f"Monitored {result['as_of']} (model v{result['model_version']}): drift {verdict['status']}.", highlight=False)
+    for worst in verdict.get("worst_features", []):
+        console.print(f"  {worst['feature']}: PSI {worst['value']:.3f} ({worst['status']})", highlight=False)
+    for check in verdict["realised"]:
+        console.print(f"  realised PR-AUC of {check['as_of']}: {check['pr_auc']} (test {check['test_pr_auc']})", highlight=False)
+
+
 @run_app.command("nightly")
 def run_nightly(
     config: ConfigOption,
     as_of: AsOfOption = None,
     retrain: Annotated[bool, typer.Option("--retrain", help="Train even if the champion is fresh.")] = False,
 ) -> None:
-    """ingest -> train (when asked, missing or stale) -> build_features -> score.
+    """ingest -> train (when asked, missing, stale or drifted) -> build_features -> score -> monitor.
 
     Examples:
 
