@@ -107,6 +107,16 @@ class GateConfig(_Strict):
     min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
 
 
+# The LightGBM settings the backtest chooses among (models/backtest.py defines each; docs/dates-and-training.md)
+CandidateName = Literal["regularised", "default", "unconstrained", "flexible", "linear_tree"]
+
+
+class BacktestConfig(_Strict):
+    folds: Annotated[int, Field(ge=3, le=24)] = 3
+    candidates: Annotated[list[CandidateName], Field(min_length=1)] = ["regularised", "default", "unconstrained", "flexible", "linear_tree"]
+    max_rows: Annotated[int, Field(ge=10_000)] = 300_000
+
+
 class TrainingConfig(_Strict):
     snapshots: Annotated[int, Field(ge=4, le=60)] = 6
     step_days: Annotated[int, Field(ge=1)] = 30
@@ -114,6 +124,7 @@ class TrainingConfig(_Strict):
     seed: int = 42
     lightgbm: dict[str, object] = {}
     gate: GateConfig = GateConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
 
 class ScoringConfig(_Strict):

@@ -161,7 +161,7 @@ def register_model(config: Config, result: TrainingResult, training: pl.DataFram
     test = training.filter(pl.col("as_of") == result.split.test)
     manifest = workspace.read_manifest(Path(snapshot))
     ids = {"snapshot": snapshot, **{t: m["fingerprint"] for t, m in manifest["tables"].items()}}
-    registered = log_and_register(config, result, test, snapshot_ids=ids, as_of=as_of)
+    registered = log_and_register(config, result, test, snapshot_ids=ids, as_of=as_of, history=training)
     return {
         "run_id": registered.run_id,
         "version": registered.version,

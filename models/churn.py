@@ -1,10 +1,11 @@
-"""The churn model: a LightGBM booster plus a calibrator fitted on the validation snapshot.
+"""The churn model: a LightGBM booster plus a calibrator fitted on out-of-fold backtest predictions.
 
 Class imbalance (a few % churn) is handled deliberately by *not* reweighting or resampling: both
 distort the probabilities the CX team reads. Instead the trees are kept small and heavily
 regularised for the ~1-2k positives a training run holds (``models.boosting.DEFAULT_PARAMS``),
-early stopping watches validation log loss (smooth, unlike average precision on ~300 positives),
-and a calibrator maps scores to probabilities.
+the number of rounds comes from the backtest's early stops (models.backtest: log loss on held-out
+customers, smooth unlike average precision on ~300 positives), and a calibrator fitted on the
+backtest's out-of-fold scores maps scores to probabilities.
 
 Monotone constraints follow the catalog's ``direction`` (+1: more never lowers risk, -1: more
 never raises it, 0: free), so a reason such as "3 unresolved tickets" can never lower a score and
@@ -39,21 +40,28 @@ class ChurnModel:
         *,
         params: dict | None = None,
         monotone: list[int] | None = None,
+        num_boost_round: int | None = None,
         random_state: int = 42,
     ):
         self.features = features
         self.categorical = categorical
         self.params = params
         self.monotone = monotone
+        self.num_boost_round = num_boost_round
         self.random_state = random_state
 
-    def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_valid: np.ndarray, y_valid: np.ndarray) -> ChurnModel:
+    def fit(self, X: np.ndarray, y: np.ndarray, raw_out_of_fold: np.ndarray, y_out_of_fold: np.ndarray) -> ChurnModel:
+        """Boost ``num_boost_round`` rounds on all of X; calibrate on scores of models that never saw their rows.
+
+        The final model's own training scores would be overconfident; out-of-fold scores come from
+        the same setting fitted on less history, the closest honest stand-in.
+        """
         self.booster_: lgb.Booster = train_booster(
-            X_train, y_train, self.features, self.categorical,
-            seed=self.random_state, params=self.params, valid=(X_valid, y_valid), monotone=self.monotone,
+            X, y, self.features, self.categorical,
+            seed=self.random_state, params=self.params, monotone=self.monotone, num_boost_round=self.num_boost_round,
         )
-        self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
-        self.calibrator_ = Calibrator(random_state=self.random_state).fit(self.predict_raw(X_valid), y_valid)
+        self.best_iteration_ = int(self.booster_.current_iteration())
+        self.calibrator_ = Calibrator(random_state=self.random_state).fit(raw_out_of_fold, y_out_of_fold)
         return self
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from features.catalog import FeatureSchema, FeatureSpec
 
+LABEL = "churned"  # churned within churn.horizon_days after as_of
 RECENCY_FEATURE = "days_since_last_event"  # the recency rule's input
 LAST_SCORE_FEATURE = "last_survey_score"  # the survey-only rule's input
 

@@ -21,7 +21,7 @@ from configs import Config
 from features.sufficiency import CannotTrain
 from models import plots
 from models.boosting import to_matrix
-from models.metrics import ranking_metrics
+from models.backtest import fold_metric, paired_difference
 from models.pyfunc import PIP_REQUIREMENTS, QuietchurnModel, load_bundle
 from models.train import LABEL, TrainingResult
 
@@ -86,45 +86,64 @@ def _log_plots(result: TrainingResult, test: pl.DataFrame, capacity: int) -> Non
         plots.plt.close(figure)
 
 
-def evaluate_champion(client: MlflowClient, config: Config, result: TrainingResult, test: pl.DataFrame) -> tuple[float | None, str]:
-    """The current champion's gate metric re-evaluated on this run's test snapshot (None = skipped, with why)."""
+def model_fold_scores(result: TrainingResult) -> pl.DataFrame:
+    """as_of, customer_id, churned, model: the backtest's out-of-fold scores and the final model's test scores."""
+    test = result.test_scores.select(pl.lit(result.split.test).alias("as_of"), "customer_id", LABEL, pl.col("test").alias("model"))
+    if result.backtest is None:
+        return test
+    return pl.concat([result.backtest.scores.select("as_of", "customer_id", LABEL, "model"), test])
+
+
+def evaluate_champion(
+    client: MlflowClient, config: Config, result: TrainingResult, test: pl.DataFrame, history: pl.DataFrame | None = None
+) -> tuple[dict[str, float] | None, str]:
+    """Per-snapshot paired difference model − champion on the backtest folds and the test snapshot the
+    champion never learned from (None = skipped, with why). ``history``: the fold rows with features."""
     current = champion_version(client, config.registered_model_name)
     if current is None:
         return None, "no current champion"
-    run = client.get_run(current.run_id)
-    valid_date = run.data.params.get("split_valid_date")
-    if valid_date:
-        label_end = date.fromisoformat(valid_date) + timedelta(days=result.split.label_days)
-        if label_end > result.split.test:
-            return None, (
-                f"champion v{current.version} was calibrated on labels up to {label_end}, overlapping this test "
-                f"snapshot {result.split.test}: comparison skipped"
-            )
+    valid_date = client.get_run(current.run_id).data.params.get("split_valid_date")
+    # the champion saw outcomes up to its newest training snapshot's label end: only later snapshots are fair
+    label_end = date.fromisoformat(valid_date) + timedelta(days=result.split.label_days) if valid_date else date.min
+    ours = model_fold_scores(result).filter(pl.col("as_of") >= label_end)
+    folds = [d for d in ours["as_of"].unique().to_list() if d != result.split.test]
+    rows = test if history is None else pl.concat([history.filter(pl.col("as_of").is_in(folds)), test], how="diagonal_relaxed")
+    rows = rows.filter(pl.col("as_of") >= label_end)
+    if rows.is_empty():
+        return None, (
+            f"champion v{current.version} was calibrated on labels up to {label_end}, overlapping this test "
+            f"snapshot {result.split.test}: comparison skipped"
+        )
     bundle = load_bundle(f"models:/{config.registered_model_name}@{CHAMPION}")
-    probability = bundle.predict(test)["churn_probability"].to_numpy()
-    capacity = config.scoring.capacity_for(test.height)
+    theirs = rows.select("as_of", "customer_id").with_columns(champion=bundle.predict(rows)["churn_probability"])
+    paired = ours.join(theirs, on=["as_of", "customer_id"], how="inner")
     metric = config.training.gate.metric.removeprefix("test_")
-    value = ranking_metrics(test[LABEL].to_numpy(), probability, capacity)[metric]
-    return value, f"champion v{current.version}"
+    difference = paired_difference(fold_metric(paired, "model", metric, config), fold_metric(paired, "champion", metric, config))
+    dates = ", ".join(str(d) for d in paired["as_of"].unique().sort())
+    return difference, f"champion v{current.version} compared on {dates}"
 
 
-def gate(config: Config, metrics: dict[str, float], champion_value: float | None, champion_note: str) -> GateDecision:
-    """Promote only if the new model beats every baseline and the champion by more than min_improvement."""
-    name = config.training.gate.metric
+def gate(config: Config, metrics: dict[str, float], champion: dict[str, float] | None, champion_note: str) -> GateDecision:
+    """Promote only if the model beats every baseline and the champion: for each, the mean of the per-fold
+    paired differences (model − rival) must exceed min_improvement (docs/dates-and-training.md)."""
+    metric = config.training.gate.metric.removeprefix("test_")
     margin = config.training.gate.min_improvement
-    new = metrics[name]
     rivals = {
-        prefix: metrics[f"{prefix}_{name.removeprefix('test_')}"]
-        for prefix in ("baseline_recency", "baseline_survey", "baseline_logreg")
-        if f"{prefix}_{name.removeprefix('test_')}" in metrics
+        name: {k: metrics.get(f"backtest_delta_{name}_{metric}_{k}", float("nan")) for k in ("mean", "low", "high")}
+        for name in ("recency", "survey", "logreg")
+        if f"backtest_delta_{name}_{metric}_mean" in metrics
     }
-    if champion_value is not None:
-        rivals["champion"] = champion_value
-    beaten = {k: v for k, v in rivals.items() if not (np.isfinite(new) and new > v + margin)}
+    if champion is not None:
+        rivals["champion"] = champion
+    said = {k: f"{k} {v['mean']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}]" for k, v in rivals.items()}
+    head = f"backtest {metric} {metrics.get(f'backtest_{metric}', float('nan')):.4f}; mean paired difference (95% interval) vs"
+    beaten = [k for k, v in rivals.items() if not (np.isfinite(v["mean"]) and v["mean"] > margin)]
+    compared = {k: v["mean"] for k, v in rivals.items()}
+    if not rivals:
+        return GateDecision(False, f"no backtest comparison for {metric}: nothing to judge the model against", compared)
     if beaten:
-        worst = ", ".join(f"{k} {v:.4f}" for k, v in beaten.items())
-        return GateDecision(False, f"{name} {new:.4f} does not beat (by > {margin}) {worst}", rivals)
-    return GateDecision(True, f"{name} {new:.4f} beats {', '.join(f'{k} {v:.4f}' for k, v in rivals.items())}; {champion_note}", rivals)
+        return GateDecision(False, f"{head} {', '.join(said[k] for k in beaten)}: not above {margin}", compared)
+    return GateDecision(True, f"{head} {', '.join(said.values())}; {champion_note}", compared)
 
 
 def refuse_unusable_metrics(config: Config, metrics: dict[str, float], test: pl.DataFrame, test_date: date) -> None:
@@ -147,20 +166,29 @@ def refuse_unusable_metrics(config: Config, metrics: dict[str, float], test: pl.
 
 
 def log_and_register(
-    config: Config, result: TrainingResult, test: pl.DataFrame, *, snapshot_ids: dict[str, str] | None = None, as_of: date | None = None
+    config: Config,
+    result: TrainingResult,
+    test: pl.DataFrame,
+    *,
+    snapshot_ids: dict[str, str] | None = None,
+    as_of: date | None = None,
+    history: pl.DataFrame | None = None,
 ) -> RegisteredRun:
     """One MLflow run, named after the training as-of: config, split dates, data ids, features, params,
-    metrics, plots and the model; then the gate. Refused before anything is logged when a model metric is NaN."""
+    metrics, plots and the model; then the gate. Refused before anything is logged when a model metric is NaN.
+    ``history`` (the training frame) lets the champion be compared on the backtest folds too, not only on test."""
     refuse_unusable_metrics(config, result.metrics, test, result.split.test)
     client = client_for(config)
     ensure_experiment(client, config)
     capacity = config.scoring.capacity_for(test.height)
-    champion_value, champion_note = evaluate_champion(client, config, result, test)
+    champion, champion_note = evaluate_champion(client, config, result, test, history)
+    metric = config.training.gate.metric.removeprefix("test_")
+    champion_metrics = {f"backtest_delta_champion_{metric}_{k}": v for k, v in (champion or {}).items()}
     with mlflow.start_run(run_name=f"train-{as_of or result.split.test}") as run:
         as_of_param = {"training_as_of": as_of.isoformat()} if as_of else {}
         mlflow.log_params({**result.bundle.metadata, **as_of_param, "gate_metric": config.training.gate.metric, "seed": config.training.seed})
         mlflow.log_params({f"lgbm_{k}": v for k, v in result.bundle.churn.booster_.params.items() if k != "categorical_feature"})
-        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items() if v is not None and np.isfinite(v)})
+        mlflow.log_metrics({k: float(v) for k, v in (result.metrics | champion_metrics).items() if v is not None and np.isfinite(v)})
         mlflow.log_dict(config.dry_dict(), "config.json")
         mlflow.log_dict({"features": result.bundle.features, "categorical": result.bundle.categorical}, "features.json")
         mlflow.log_dict(result.bundle.schema.to_dict(), "catalog.json")  # plain JSON: every feature's spec, vocabularies, tables
@@ -181,7 +209,7 @@ def log_and_register(
             registered_model_name=config.registered_model_name,
         )
         version = str(info.registered_model_version)
-        decision = gate(config, result.metrics, champion_value, champion_note)
+        decision = gate(config, result.metrics, champion, champion_note)
         mlflow.set_tags({"gate_promoted": str(decision.promoted).lower(), "gate_reason": decision.reason})
     if decision.promoted:
         promote(client, config.registered_model_name, version)

@@ -52,3 +52,23 @@ def split_by_time(dates: list[date], label_days: int) -> TimeSplit:
             "training.step_days must be >= churn.horizon_days + churn.grace_days"
         )
     return TimeSplit(train=train, valid=valid, test=test, label_days=label_days)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward fold: predict the snapshot at ``as_of`` from models fitted on ``train``."""
+
+    as_of: date
+    train: tuple[date, ...]
+
+
+def walk_forward(dates: list[date], label_days: int, folds: int) -> tuple[Fold, ...]:
+    """The last ``folds`` snapshot dates that have earlier training data, each with that data.
+
+    Embargo as in :func:`split_by_time`: a snapshot D trains a fold only when its label window
+    [D, D + label_days) has closed by the fold's as_of, so no outcome seen at or after the as-of
+    informs the model that predicts it.
+    """
+    ordered = sorted(set(dates))
+    eligible = [Fold(as_of, tuple(d for d in ordered if d + timedelta(days=label_days) <= as_of)) for as_of in ordered]
+    return tuple(f for f in eligible if f.train)[-folds:]

@@ -1,4 +1,7 @@
-"""Fit the churn and satisfaction models and the baselines on an out-of-time split; evaluate on test.
+"""Fit the churn and satisfaction models and the baselines out of time; evaluate on the test snapshot.
+
+The churn model's setting is chosen by a walk-forward backtest over the snapshots before the test
+one (models.backtest), refit on all of them and calibrated on the backtest's out-of-fold scores.
 
 Pure: frames in, a :class:`TrainingResult` out. MLflow logging and registration live in
 ``models.registry``; reading data lives in ``flows``.
@@ -17,14 +20,14 @@ from features.sufficiency import CannotTrain, label_problem
 from models.baselines import LogisticBaseline, recency_score, survey_score
 from models.boosting import to_matrix
 from models.bundle import ModelBundle
-from models.churn import ChurnModel, monotone_directions
-from models.inputs import TrainingInputs
+from models.backtest import SELECTION_METRIC, Backtest, candidate_monotone, candidate_params, fold_metric, paired_difference, run_backtest
+from models.churn import ChurnModel
+from models.inputs import LABEL, TrainingInputs
 from models.metrics import probability_metrics, ranking_metrics
 from models.reference import training_reference
 from models.satisfaction import SatisfactionModel
-from models.split import TimeSplit, split_by_time
+from models.split import TimeSplit, split_by_time, walk_forward
 
-LABEL = "churned"
 # Invitations of the last quarter of survey history give the run's respondent / population score.
 SCORE_WINDOW_DAYS = 90
 MIN_ANSWERS_FOR_SATISFACTION = 200
@@ -40,6 +43,7 @@ class TrainingResult:
     metrics: dict[str, float]
     test_scores: pl.DataFrame  # customer_id, churned, model / raw / baseline scores on the test snapshot
     notes: list[str]
+    backtest: Backtest | None = None  # the folds' scores: the gate's paired comparisons
 
 
 def _labels(frame: pl.DataFrame) -> np.ndarray:
@@ -59,29 +63,51 @@ def evaluate_on_test(test: pl.DataFrame, scores: dict[str, np.ndarray], capacity
     return out
 
 
-def train_churn(training: pl.DataFrame, spec: TrainingInputs, config: Config) -> tuple[ChurnModel, TimeSplit, dict]:
+def train_churn(training: pl.DataFrame, spec: TrainingInputs, config: Config) -> tuple[ChurnModel, TimeSplit, dict, Backtest]:
+    """Choose a setting by walk-forward backtest, then refit it on every snapshot before the test one."""
     dates = training["as_of"].unique().sort().to_list()
     split = split_by_time(dates, config.churn.horizon_days + config.churn.grace_days)
     # checked before any fit: a fit on one class fails deep in LightGBM or the calibrator
     problem = label_problem(training.select("as_of", LABEL), {"training": split.train, "validation": [split.valid], "test": [split.test]})
     if problem:
         raise CannotTrain(problem)
+    history = [*split.train, split.valid]  # every label window closes by the test as-of (split_by_time)
+    folds = walk_forward(history, split.label_days, config.training.backtest.folds)
+    backtest = run_backtest(training, folds, spec, config)
     parts = {
-        "train": training.filter(pl.col("as_of").is_in(list(split.train))),
-        "valid": training.filter(pl.col("as_of") == split.valid),
+        "train": training.filter(pl.col("as_of").is_in(history)),
         "test": training.filter(pl.col("as_of") == split.test),
     }
     model = ChurnModel(
         spec.features,
         spec.categorical,
-        params=dict(config.training.lightgbm),
-        monotone=monotone_directions(spec.features, spec.categorical, spec.catalog),
+        params=candidate_params(backtest.chosen, config),
+        monotone=candidate_monotone(backtest.chosen, spec),
+        num_boost_round=backtest.rounds,
         random_state=config.training.seed,
     ).fit(
         to_matrix(parts["train"], spec.features), _labels(parts["train"]),
-        to_matrix(parts["valid"], spec.features), _labels(parts["valid"]),
+        backtest.scores["model"].to_numpy(), _labels(backtest.scores),
     )
-    return model, split, parts
+    return model, split, parts, backtest
+
+
+def backtest_metrics(backtest: Backtest, config: Config) -> dict[str, float]:
+    """Selection and gate evidence for MLflow: means over folds, and model − baseline paired differences."""
+    gate_metric = config.training.gate.metric.removeprefix("test_")
+    out = {"backtest_folds": float(len(backtest.folds)), "backtest_rounds": float(backtest.rounds)}
+    out |= {f"backtest_candidate_{name}_{SELECTION_METRIC}": float(np.nanmean(v)) for name, v in backtest.per_fold.items()}
+    baselines = [c for c in backtest.scores.columns if c.startswith("baseline_")]
+    for metric in dict.fromkeys((SELECTION_METRIC, "roc_auc", gate_metric)):
+        model = fold_metric(backtest.scores, "model", metric, config)
+        out[f"backtest_{metric}"] = float(np.mean(model))
+        for column in baselines:
+            rival = fold_metric(backtest.scores, column, metric, config)
+            out[f"backtest_{column}_{metric}"] = float(np.mean(rival))
+            if metric == gate_metric:
+                name = column.removeprefix("baseline_")
+                out |= {f"backtest_delta_{name}_{metric}_{k}": v for k, v in paired_difference(model, rival).items() if k != "folds"}
+    return out
 
 
 def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, config: Config, notes: list[str]):
@@ -114,7 +140,8 @@ def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, confi
 def train_models(training: pl.DataFrame, spec: TrainingInputs, config: Config, surveys: pl.DataFrame | None = None) -> TrainingResult:
     """Train everything on ``training`` (as_of, customer_id, features, churned) and evaluate out of time."""
     notes: list[str] = []
-    churn, split, parts = train_churn(training, spec, config)
+    churn, split, parts, backtest = train_churn(training, spec, config)
+    notes.extend(backtest.notes)
     test = parts["test"]
     X_test = to_matrix(test, spec.features)
     capacity = config.scoring.capacity_for(test.height)
@@ -141,6 +168,7 @@ def train_models(training: pl.DataFrame, spec: TrainingInputs, config: Config, s
     metrics |= _prefixed("baseline_logreg_", probability_metrics(y_test, scorers["baseline_logreg_"]))
     metrics["test_capacity"] = float(capacity)
     metrics["best_iteration"] = float(churn.best_iteration_)
+    metrics |= backtest_metrics(backtest, config)
 
     satisfaction, sat_metrics = train_satisfaction(surveys, spec, config, notes)
     metrics |= sat_metrics
@@ -149,11 +177,14 @@ def train_models(training: pl.DataFrame, spec: TrainingInputs, config: Config, s
         inputs=spec,
         churn=churn,
         satisfaction=satisfaction,
-        metadata={**spec.metadata, **split.as_params(), "calibration": churn.calibrator_.method_},
+        metadata={
+            **spec.metadata, **split.as_params(), "calibration": churn.calibrator_.method_,
+            "backtest_candidate": backtest.chosen.name, "backtest_fold_dates": ",".join(f.as_of.isoformat() for f in backtest.folds),
+        },
     )
     bundle.reference = training_reference(bundle, parts["train"], test, config.training.seed)  # what drift is measured against
     test_scores = test.select("customer_id", LABEL).with_columns(
         *[pl.Series(name.rstrip("_"), values) for name, values in scorers.items()],
         pl.Series("test_uncalibrated", raw),
     )
-    return TrainingResult(bundle=bundle, split=split, metrics=metrics, test_scores=test_scores, notes=notes)
+    return TrainingResult(bundle=bundle, split=split, metrics=metrics, test_scores=test_scores, notes=notes, backtest=backtest)

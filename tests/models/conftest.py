@@ -88,6 +88,8 @@ def spec() -> TrainingInputs:
 def model_config(tmp_path: Path, **overrides):
     raw = yaml.safe_load(DEMO_CONFIG.read_text())
     raw["scoring"]["capacity"] = 300
+    # one candidate keeps each tiny training to 3 fits; tests/models/test_backtest.py compares several
+    raw["training"]["backtest"] = {"candidates": ["default"]}
     for dotted, value in overrides.items():
         section, key = dotted.split("__")
         raw[section][key] = value
