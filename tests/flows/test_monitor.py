@@ -176,3 +176,36 @@ def test_monitoring_a_date_never_scored_says_how_to_score_it(flow_config, tiny_w
     day = tiny_world[1] - timedelta(days=3)
     with pytest.raises(Exception, match=rf"churn_scores holds no rows for as-of {day}.*quietchurn run score --config .* --as-of {day}"):
         pipeline.monitor(str(path), day)
+
+
+FAIL = {"status": "fail", "failure": {"feature": "tickets_30d", "value": 0.31, "importance_rank": 1}, "realised": []}
+OK = {"status": "ok", "failure": None, "realised": []}
+LOW = {**OK, "realised": [{"as_of": "2025-12-01", "model_version": "3", "pr_auc": 0.05, "test_pr_auc": 0.1, "below": True}]}
+FINE = {**OK, "realised": [{"as_of": "2025-12-01", "model_version": "3", "pr_auc": 0.09, "test_pr_auc": 0.1, "below": False}]}
+
+
+@pytest.mark.parametrize(
+    ("runs", "expected"),
+    [
+        ([], None),
+        ([("3", None)], None),  # scored, never monitored
+        ([("3", FAIL)], "found tickets_30d drifted to PSI 0.310 (>= monitoring.drift.fail=0.25)"),
+        ([("2", FAIL)], None),  # a verdict on an earlier champion
+        ([("3", FAIL), ("3", OK)], None),  # the newest verdict counts
+        ([("3", OK), ("3", FAIL)], "monitoring.drift.fail"),
+        ([("3", LOW)], "realised PR-AUC of 2025-12-01 is 0.0500, below monitoring.min_realised_pr_auc_ratio=0.8 x the model's test PR-AUC 0.1000"),
+        ([("3", FINE)], None),
+    ],
+)
+def test_retraining_follows_the_newest_verdict_on_the_champion(make_config, runs, expected):
+    from datetime import date
+
+    from flows.monitor_tasks import retrain_reason
+    from tests.sinks.test_sinks import make_score_run
+
+    config = make_config()
+    sink = open_sink(config.sink)
+    for i, (version, verdict) in enumerate(runs):
+        sink.append_score_run(make_score_run(date(2026, 1, 1) + timedelta(days=i), f"run-{i}", model_version=version, drift_summary=verdict))
+    why = retrain_reason(config, "3")
+    assert why == expected if expected is None else expected in why
