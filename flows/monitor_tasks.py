@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 from prefect import get_run_logger
 
 from configs import Config
+from features.health import data_health
 from features.labels import churn_labels
+from flows import workspace
 from flows.tasks import IO_RETRIES, IO_RETRY_DELAY_S, PipelineError, uncached_task
 from models.bundle import ModelBundle
 from models.drift import DriftThresholds, drift_summary, feature_drift
@@ -72,6 +75,23 @@ def read_matured_scores(config: Config, as_of: date) -> pl.DataFrame:
     due = [d for d in matured_dates(scored, config, as_of) if d not in done]
     frames = [sink.read_scores(d) for d in due]
     return pl.concat(frames) if frames else CHURN_SCORES.empty()
+
+
+def _is_date(name: str) -> bool:
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
+
+
+@uncached_task(name="check-data-health")
+def check_data_health(config: Config, tables: dict, snapshot: str, as_of: date) -> dict:
+    """Freshness, volume and reject share of the date's snapshot against the earlier runs' manifests."""
+    root = workspace.snapshot_dir(config, as_of).parent
+    earlier = sorted(p.parent for p in root.glob("*/manifest.json") if _is_date(p.parent.name) and p.parent.name < as_of.isoformat())
+    manifests = [workspace.read_manifest(p) for p in earlier[-8:]]
+    return data_health(tables, workspace.read_manifest(Path(snapshot)), manifests, as_of, config)
 
 
 @uncached_task(name="measure-drift")
@@ -164,6 +184,8 @@ def worst_failure(drift: pl.DataFrame) -> dict | None:
 def raise_alarm(config: Config, as_of: date, verdict: dict) -> None:
     """warn: logged; fail: the run fails (DriftFailure) naming the worst column and the key."""
     logger = get_run_logger()
+    for issue in verdict["data_health"].get("issues", []):
+        logger.warning("data health: %s", issue)
     for check in verdict["realised"]:
         if check["below"]:
             logger.warning(

@@ -94,6 +94,10 @@ def test_nightly_monitors_today_and_realises_only_matured_dates(monitored_world)
     assert verdict["status"] == monitored["status"] == "ok"
     assert verdict["failure"] is None and {"worst_features", "score_drift", "realised", "data_health"} <= set(verdict)
     assert [c["as_of"] for c in verdict["realised"]] == [matured.isoformat()]
+    health = verdict["data_health"]
+    assert health["status"] in ("ok", "warn") and health["tables"]["events"]["hours_old"] <= config.monitoring.max_staleness_hours
+    # two earlier snapshots (the scored dates) give the volume its trailing median
+    assert health["tables"]["events"]["trailing_median_rows"] > 0 and health["tables"]["events"]["volume_ratio"] >= 1
     # the dates scored without monitoring keep a null summary
     assert sink.read_score_runs().filter(pl.col("as_of") != today)["drift_summary"].null_count() == 2
 
