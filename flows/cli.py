@@ -466,10 +466,16 @@ def run_monitor(config: ConfigOption, as_of: AsOfOption = None) -> None:
     result = _run_flow("monitor", config, as_of)
     verdict = result["drift_summary"]
     console.print(f"Monitored {result['as_of']} (model v{result['model_version']}): drift {verdict['status']}.", highlight=False)
-    for worst in verdict.get("worst_features", []):
-        console.print(f"  {worst['feature']}: PSI {worst['value']:.3f} ({worst['status']})", highlight=False)
+    for worst in verdict.get("worst_features", []):  # the largest drifts; only the ten most important features decide
+        console.print(f"  {worst['feature']} (importance rank {worst['importance_rank']}): PSI {worst['value']:.3f} ({worst['status']})", highlight=False)
     for check in verdict["realised"]:
-        console.print(f"  realised PR-AUC of {check['as_of']}: {check['pr_auc']} (test {check['test_pr_auc']})", highlight=False)
+        figures = "undefined" if check["pr_auc"] is None else f"{check['pr_auc']:.4f}"
+        test = "" if check["test_pr_auc"] is None else f" (the model's test PR-AUC {check['test_pr_auc']:.4f})"
+        console.print(f"  realised PR-AUC of {check['as_of']}: {figures}{test}", highlight=False)
+    health = verdict["data_health"]
+    console.print(f"Data health {health['status']}.", highlight=False)
+    for issue in health["issues"]:
+        console.print(f"  {issue}", highlight=False)
 
 
 @run_app.command("nightly")

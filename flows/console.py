@@ -39,6 +39,16 @@ STEPS = {
     "write-scores": "scores written",
     "record-score-run": "run recorded",
     "publish-summary": "summary published",
+    "read-scored-date": "scores of the date read",
+    "load-scoring-model": "scoring model loaded",
+    "check-data-health": "data health checked",
+    "measure-drift": "drift measured",
+    "read-matured-scores": "matured dates read",
+    "measure-performance": "performance estimated and realised",
+    "test-pr-aucs": "test PR-AUCs read",
+    "judge-date": "verdict made",
+    "write-monitoring": "monitoring tables written",
+    "raise-alarm": "thresholds checked",
 }
 
 

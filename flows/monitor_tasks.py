@@ -49,7 +49,9 @@ def read_scored_date(config: Config, as_of: date, config_path: str) -> pl.DataFr
 def load_scoring_model(config: Config, version: str) -> ModelBundle:
     """The version that scored the date (not necessarily today's champion), with its drift reference."""
     from models.pyfunc import load_bundle
+    from models.registry import client_for
 
+    client_for(config)  # points mlflow at the config's store: a standalone run has not yet
     return load_bundle(f"models:/{config.registered_model_name}/{version}")
 
 
@@ -145,11 +147,11 @@ def judge(config: Config, drift: pl.DataFrame, realised: pl.DataFrame, test_pr_a
         verdict = drift_summary(drift, top=DECIDING_FEATURES)
     else:
         verdict = {"status": "unknown", "note": "the model version stores no drift reference (trained before references existed): retrain to monitor drift"}
-    failure = worst_failure(drift)
     return {
         **verdict,
-        # what fails the run: the largest failing drift among the scores and the deciding features
-        "failure": None if failure is None else {k: failure[k] for k in ("feature", "value", "importance_rank")},
+        # what decides the status: the largest failing / warning drift among the scores and the deciding features
+        "failure": worst_deciding(drift, "fail"),
+        "warning": worst_deciding(drift, "warn"),
         "thresholds": {"warn": config.monitoring.drift.warn, "fail": config.monitoring.drift.fail},
         "realised": realised_checks(realised, test_pr_auc, config.monitoring.min_realised_pr_auc_ratio),
         "data_health": data_health,
@@ -173,11 +175,12 @@ def write_monitoring(config: Config, as_of: date, drift: pl.DataFrame, estimated
     return recorded
 
 
-def worst_failure(drift: pl.DataFrame) -> dict | None:
-    """The largest failing drift among the scores and the deciding features (what fails the run)."""
+def worst_deciding(drift: pl.DataFrame, status: str) -> dict | None:
+    """The largest drift of ``status`` among the scores and the deciding features (what decides the run),
+    as (feature, value, importance_rank)."""
     deciding = drift.filter(pl.col("importance_rank").is_null() | (pl.col("importance_rank") <= DECIDING_FEATURES))
-    failing = deciding.filter(pl.col("status") == "fail").sort("value", descending=True)
-    return failing.row(0, named=True) if failing.height else None
+    worst = deciding.filter(pl.col("status") == status).sort("value", descending=True)
+    return worst.select("feature", "value", "importance_rank").row(0, named=True) if worst.height else None
 
 
 @uncached_task(name="raise-alarm")
@@ -193,8 +196,8 @@ def raise_alarm(config: Config, as_of: date, verdict: dict) -> None:
                 check["as_of"], check["model_version"], check["pr_auc"], config.monitoring.min_realised_pr_auc_ratio, check["test_pr_auc"],
             )
     if verdict["status"] == "warn":
-        worst = verdict["worst_features"][0] if verdict["worst_features"] else {}
-        logger.warning("drift warning for %s: largest feature drift %s PSI %.3f (monitoring.drift.warn=%s)", as_of, worst.get("feature"), worst.get("value", 0.0), config.monitoring.drift.warn)
+        worst = verdict["warning"]
+        logger.warning("drift warning for %s: %s has PSI %.3f (>= monitoring.drift.warn=%s)", as_of, worst["feature"], worst["value"], config.monitoring.drift.warn)
     worst = verdict["failure"]
     if worst is not None:
         kind = "score" if worst["importance_rank"] is None else f"feature (importance rank {worst['importance_rank']})"
