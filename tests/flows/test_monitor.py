@@ -108,6 +108,9 @@ def test_monitoring_a_date_again_replaces_its_rows(monitored_world):
     first = pipeline.monitor(str(path), today)
     sink = open_sink(config.sink)
     counts = (sink.read_feature_drift().height, sink.read_score_performance().height)
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{path.parent / 'another.db'}")  # a standalone run finds the config's store itself
     second = pipeline.monitor(str(path), today)
     assert (sink.read_feature_drift().height, sink.read_score_performance().height) == counts
     assert first["realised_dates"] == [matured.isoformat()] and second["realised_dates"] == []  # evaluated once
