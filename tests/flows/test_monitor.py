@@ -216,3 +216,19 @@ def test_retraining_follows_the_newest_verdict_on_the_champion(make_config, runs
         sink.append_score_run(make_score_run(date(2026, 1, 1) + timedelta(days=i), f"run-{i}", model_version=version, drift_summary=verdict))
     why = retrain_reason(config, "3")
     assert why == expected if expected is None else expected in why
+
+
+def test_monitoring_lands_in_postgresql(flow_config, tiny_world, postgres_dsn, monkeypatch):
+    monkeypatch.setenv("QC_MONITOR_TEST_DSN", postgres_dsn)
+    path = flow_config(sink={"kind": "postgres", "dsn_env": "QC_MONITOR_TEST_DSN", "schema": "monitortest", "path": None})
+    config = load_config(path)
+    today = tiny_world[1]
+    _train_and_crown(path)
+    pipeline.score_flow(str(path), today)
+    for _ in range(2):  # the second run replaces the first
+        result = pipeline.monitor(str(path), today)
+    sink = open_sink(config.sink)
+    drift, performance = sink.read_feature_drift(), sink.read_score_performance()
+    assert drift.height == result["feature_drift_rows"] == len(_champion(config).features) + len(SCORES)
+    assert performance.height == result["estimated_rows"] and set(performance["kind"]) == {"estimated"}
+    assert json.loads(sink.read_score_runs()["drift_summary"][0])["status"] == result["status"]
