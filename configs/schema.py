@@ -114,7 +114,7 @@ CandidateName = Literal["regularised", "default", "unconstrained", "flexible", "
 class BacktestConfig(_Strict):
     folds: Annotated[int, Field(ge=3, le=24)] = 3
     candidates: Annotated[list[CandidateName], Field(min_length=1)] = ["regularised", "default", "unconstrained", "flexible", "linear_tree"]
-    max_rows: Annotated[int, Field(ge=10_000)] = 300_000
+    max_rows: Annotated[int, Field(ge=10_000)] = 100_000
 
 
 class TrainingConfig(_Strict):
