@@ -1,8 +1,8 @@
 """Turn raw booster scores into probabilities that mean what they say.
 
-Isotonic or sigmoid (Platt on the log-odds), chosen on the validation snapshot by cross-fitted Brier
-score, then refit on the whole validation snapshot. Isotonic wins when validation is large enough
-to estimate a free-form curve; sigmoid is safer when it is small.
+Isotonic or sigmoid (Platt on the log-odds), chosen on the backtest's out-of-fold scores by
+cross-fitted Brier score, then refit on all of them. Isotonic wins when there are enough rows to
+estimate a free-form curve; sigmoid is safer when they are few.
 
 Calibration must never cost ranking: isotonic regression is a step function and would tie
 hundreds of customers at one probability (on one simulated world that alone lowered test PR-AUC

@@ -1,4 +1,8 @@
-"""Out-of-time split of snapshot dates: train on the oldest, validate on the next, test on the latest."""
+"""Out-of-time splits of snapshot dates: the latest is the test; walk-forward folds choose the model before it.
+
+``TimeSplit.valid`` is the newest training snapshot: the last backtest fold, and the date up to which
+a registered model has seen outcomes (its labels end at valid + label_days).
+"""
 
 from __future__ import annotations
 
