@@ -49,6 +49,7 @@ STEPS = {
     "judge-date": "verdict made",
     "write-monitoring": "monitoring tables written",
     "raise-alarm": "thresholds checked",
+    "publish-monitor-summary": "verdict published",
 }
 
 

@@ -175,6 +175,32 @@ def write_monitoring(config: Config, as_of: date, drift: pl.DataFrame, estimated
     return recorded
 
 
+def monitoring_markdown(as_of: date, version: str, verdict: dict) -> str:
+    """The verdict for people: status, the deciding column, the largest drifts, realised checks, data health."""
+    lines = [f"# quietchurn monitor as of {as_of}", "", f"Model v{version}: drift **{verdict['status']}**.", ""]
+    for key in ("failure", "warning"):
+        if verdict.get(key):
+            lines.append(f"Deciding {key}: `{verdict[key]['feature']}` PSI {verdict[key]['value']:.3f}.")
+    lines += ["", "| feature | importance rank | PSI | status |", "|---|---:|---:|---|"]
+    lines += [f"| {w['feature']} | {w['importance_rank']} | {w['value']:.3f} | {w['status']} |" for w in verdict.get("worst_features", [])]
+    lines += [f"| {name} (score) | | {d['value']:.3f} | {d['status']} |" for name, d in verdict.get("score_drift", {}).items()]
+    for check in verdict["realised"]:
+        lines.append(f"\nRealised PR-AUC of {check['as_of']} (v{check['model_version']}): {check['pr_auc']} against test {check['test_pr_auc']}.")
+    health = verdict["data_health"]
+    lines += ["", f"Data health {health['status']}.", *[f"- {issue}" for issue in health.get("issues", [])]]
+    return "\n".join(lines) + "\n"
+
+
+@uncached_task(name="publish-monitor-summary", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
+def publish_monitor_summary(as_of: date, version: str, verdict: dict) -> str:
+    """A markdown artifact on the Prefect run, written before any alarm fails it."""
+    from prefect.artifacts import create_markdown_artifact
+
+    markdown = monitoring_markdown(as_of, version, verdict)
+    create_markdown_artifact(markdown=markdown, key=f"quietchurn-monitor-{as_of.isoformat()}", description="quietchurn monitor verdict")
+    return markdown
+
+
 def worst_deciding(drift: pl.DataFrame, status: str) -> dict | None:
     """The largest drift of ``status`` among the scores and the deciding features (what decides the run),
     as (feature, value, importance_rank)."""

@@ -160,10 +160,11 @@ def monitor(config_path: str, as_of: date | None = None, features_path: str | No
     test_pr_auc = monitor_tasks.test_pr_aucs(config, realised["model_version"].unique().to_list())
     verdict = monitor_tasks.judge(config, drift, realised, test_pr_auc, health)
     monitor_tasks.write_monitoring(config, as_of, drift, estimated, realised, verdict)
+    markdown = monitor_tasks.publish_monitor_summary(as_of, version, verdict)
     monitor_tasks.raise_alarm(config, as_of, verdict)
     get_run_logger().info("monitor %s: drift %s; %s realised date(s)", as_of, verdict["status"], realised["as_of"].n_unique())
     return {"as_of": as_of.isoformat(), "model_version": version, "status": verdict["status"], "drift_summary": verdict,
-            "feature_drift_rows": drift.height, "estimated_rows": estimated.height, "realised_dates": sorted(d.isoformat() for d in realised["as_of"].unique())}
+            "summary_markdown": markdown, "feature_drift_rows": drift.height, "estimated_rows": estimated.height, "realised_dates": sorted(d.isoformat() for d in realised["as_of"].unique())}
 
 
 def _features_file(config, as_of: date) -> str | None:
