@@ -56,7 +56,7 @@ def load_scoring_model(config: Config, version: str) -> ModelBundle:
 
 
 @uncached_task(name="test-pr-aucs", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
-def test_pr_aucs(config: Config, versions: list[str]) -> dict[str, float | None]:
+def model_test_pr_aucs(config: Config, versions: list[str]) -> dict[str, float | None]:
     """Each version's PR-AUC on its out-of-time test snapshot (MLflow metric test_pr_auc)."""
     from models.registry import client_for
 

@@ -157,7 +157,7 @@ def monitor(config_path: str, as_of: date | None = None, features_path: str | No
     drift = monitor_tasks.measure_drift(config, features, scores, bundle)
     matured = monitor_tasks.read_matured_scores(config, as_of)
     estimated, realised = monitor_tasks.measure_performance(config, scores, matured, tables, as_of)
-    test_pr_auc = monitor_tasks.test_pr_aucs(config, realised["model_version"].unique().to_list())
+    test_pr_auc = monitor_tasks.model_test_pr_aucs(config, realised["model_version"].unique().to_list())
     verdict = monitor_tasks.judge(config, drift, realised, test_pr_auc, health)
     monitor_tasks.write_monitoring(config, as_of, drift, estimated, realised, verdict)
     markdown = monitor_tasks.publish_monitor_summary(as_of, version, verdict)
