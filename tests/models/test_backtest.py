@@ -157,12 +157,15 @@ def test_selection_is_deterministic_for_a_seed(tmp_path, world, spec):
     assert {"model", "baseline_recency", "baseline_logreg", "baseline_survey"} <= set(a.scores.columns)
 
 
-def test_customer_sample_keeps_whole_histories(world):
-    sample = customer_sample(world, 3000, seed=1)
-    assert 0.5 * 3000 < sample.height < 1.5 * 3000
+def test_customer_sample_keeps_whole_histories_of_the_fold_dates(world):
+    dates = tuple(world["as_of"].unique().sort()[:3])
+    sample = customer_sample(world, dates, 3000, seed=1)
+    assert 0.5 * 3000 < sample.height < 1.5 * 3000 and set(sample["as_of"]) == set(dates)
     per_customer = sample.group_by("customer_id").len()["len"]
-    assert (per_customer == world["as_of"].n_unique()).all()  # every snapshot of a sampled customer
-    assert customer_sample(world, world.height, seed=1).height == world.height
+    assert (per_customer == len(dates)).all()  # every fold snapshot of a sampled customer
+    assert customer_sample(world, dates, 3000, seed=2)["customer_id"].unique().sort().to_list() != sample["customer_id"].unique().sort().to_list()
+    everything = customer_sample(world, dates, world.height, seed=1)  # under the cap: every row of those dates
+    assert_frame_equal(everything, world.filter(pl.col("as_of").is_in(list(dates))))
 
 
 def test_the_final_model_is_calibrated_on_out_of_fold_scores(tmp_path, world, spec):
