@@ -1,4 +1,4 @@
-"""Where scores land: the output tables of PRODUCT §4 in DuckDB, PostgreSQL or Parquet.
+"""Where scores land: the output tables (docs/output-tables.md) in DuckDB, PostgreSQL or Parquet.
 
     sink = open_sink(config.sink)
     sink.write_scores(scores, as_of)      # replaces that date atomically

@@ -1,6 +1,6 @@
 """What every sink does, and the factory that picks one from `config.sink`.
 
-A sink validates frames against PRODUCT §4 (sinks/schema.py) once, here, and leaves storage to its
+A sink validates frames against docs/output-tables.md (sinks/schema.py) once, here, and leaves storage to its
 subclass: replace one date of scores (or of rejects) atomically, append rows, read tables back.
 """
 

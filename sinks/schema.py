@@ -1,4 +1,4 @@
-"""The output tables of PRODUCT §4: column names, polars types and which columns may be null.
+"""The output tables (documented in docs/output-tables.md): column names, polars types and which columns may be null.
 
 Every sink writes and reads frames through :func:`conform`, so a frame that reaches storage always has
 exactly these columns, in this order, with these types; anything else is a :class:`SinkSchemaError`
@@ -121,7 +121,7 @@ LATEST_SCORES_VIEW = "latest_churn_scores"
 
 
 class SinkSchemaError(ValueError):
-    """A frame handed to a sink does not match its output table (PRODUCT §4)."""
+    """A frame handed to a sink does not match its output table (docs/output-tables.md)."""
 
 
 def _cast_for(column: Column, found: pl.DataType, table: str) -> pl.Expr:
