@@ -1,8 +1,10 @@
 """The drift reference stored with a model version at training (docs/monitoring.md).
 
-Features are summarised from the training rows the churn model learned from; the churn and
-dissatisfaction scores and the response propensity from the out-of-time test snapshot (the newest
-population the model was judged on); each feature is ranked by its gain in the churn booster.
+Features, the churn and dissatisfaction scores and the response propensity are summarised on the
+out-of-time test snapshot: the newest population the model was judged on. Not on the training rows:
+they span older snapshots, and features that grow with time (whole-history counts, tenure) would
+drift against that average on the very day a model is trained. Each feature is ranked by its gain
+in the churn booster.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import polars as pl
 from models.bundle import ModelBundle
 from models.drift import importance_ranks, reference_summary
 
-# A seeded uniform sample summarises the training rows as well as all of them (bucket shares
+# A seeded uniform sample summarises the snapshot as well as all of it (bucket shares
 # have ~0.1 % sampling error at this size) and bounds the cost at 1M customers.
 REFERENCE_MAX_ROWS = 200_000
 
@@ -25,14 +27,14 @@ def test_snapshot_scores(bundle: ModelBundle, rows: pl.DataFrame) -> pl.DataFram
     return scores.with_columns(response_propensity=pl.Series(bundle.response_propensity(rows), dtype=pl.Float64))
 
 
-def training_reference(bundle: ModelBundle, train_rows: pl.DataFrame, test_rows: pl.DataFrame, seed: int) -> dict:
-    """The JSON reference summary of what ``bundle`` learned from (models.drift.reference_summary)."""
-    if train_rows.height > REFERENCE_MAX_ROWS:
-        train_rows = train_rows.sample(n=REFERENCE_MAX_ROWS, seed=seed)
+def training_reference(bundle: ModelBundle, test_rows: pl.DataFrame, seed: int) -> dict:
+    """The JSON reference summary of the population ``bundle`` was judged on (models.drift.reference_summary)."""
+    if test_rows.height > REFERENCE_MAX_ROWS:
+        test_rows = test_rows.sample(n=REFERENCE_MAX_ROWS, seed=seed)
     gain = bundle.churn.booster_.feature_importance("gain")
     numeric = [f for f in bundle.features if f not in bundle.categorical]
     return reference_summary(
-        train_rows,
+        test_rows,
         numeric,
         bundle.categorical,
         importance=importance_ranks(bundle.features, gain),

@@ -182,7 +182,7 @@ def train_models(training: pl.DataFrame, spec: TrainingInputs, config: Config, s
             "backtest_candidate": backtest.chosen.name, "backtest_fold_dates": ",".join(f.as_of.isoformat() for f in backtest.folds),
         },
     )
-    bundle.reference = training_reference(bundle, parts["train"], test, config.training.seed)  # what drift is measured against
+    bundle.reference = training_reference(bundle, test, config.training.seed)  # what drift is measured against
     test_scores = test.select("customer_id", LABEL).with_columns(
         *[pl.Series(name.rstrip("_"), values) for name, values in scorers.items()],
         pl.Series("test_uncalibrated", raw),
