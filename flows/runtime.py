@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 from configs import Config
 
-# No telemetry by default (STACK_NOTES): users may still opt in by setting these themselves.
+# No telemetry by default (docs/operations.md): users may still opt in by setting these themselves.
 _QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",  # MLflow needs exactly "true"; Prefect's client honours it too
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    # LightGBM's OpenMP threads spin while waiting: beside another busy process a 1 s fit took 40+ s (STACK_NOTES)
+    # LightGBM's OpenMP threads spin while waiting: beside another busy process a 1 s fit took 40+ s (measured on a 2-core machine)
     "OMP_WAIT_POLICY": "PASSIVE",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",  # a cold PREFECT_HOME takes 10+ s to start
 }

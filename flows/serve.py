@@ -1,7 +1,7 @@
 """`quietchurn serve`: the nightly, train and score deployments, served until stopped.
 
 Prefect's temporary local server never runs the scheduler, so cron would never fire on it
-(STACK_NOTES): without a configured PREFECT_API_URL, serving starts a real `prefect server start`
+(measured with Prefect 3.8): without a configured PREFECT_API_URL, serving starts a real `prefect server start`
 whose database lives in the workspace, and stops it after the runner has stopped.
 """
 

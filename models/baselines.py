@@ -1,4 +1,4 @@
-"""Baselines evaluated on the same out-of-time test snapshot as the model (PRODUCT §8)."""
+"""Baselines evaluated on the same out-of-time test snapshot as the model (metric names: docs/dates-and-training.md)."""
 
 from __future__ import annotations
 

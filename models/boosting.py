@@ -15,7 +15,7 @@ DEFAULT_PARAMS: dict[str, object] = {
     "objective": "binary",
     "learning_rate": 0.03,  # small steps, many rounds: less variance than a few big trees
     "num_leaves": 7,  # with max_depth 3: at most 7 leaves, so each leaf holds enough positives
-    "max_depth": 3,  # depth 1-4 rank alike on the simulator; TreeSHAP cost grows with depth squared (STACK_NOTES)
+    "max_depth": 3,  # depth 1-4 rank alike on the simulator; TreeSHAP cost grows with depth squared
     "min_data_in_leaf": 300,  # ~6 positives per leaf at a 2% base rate: no leaf fitted on a handful
     "feature_fraction": 0.5,  # decorrelates trees over the many near-duplicate 7/30/90-day windows
     "bagging_fraction": 0.8,  # row subsampling: a little more variance reduction

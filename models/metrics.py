@@ -1,4 +1,4 @@
-"""Ranking and calibration metrics with the names of PRODUCT §8 (prefix added by the caller)."""
+"""Ranking and calibration metrics with the names listed in docs/dates-and-training.md (prefix added by the caller)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import mlflow.pyfunc
 
 from models.bundle import ModelBundle
 
-# Explicit requirements: inferring them costs ~3 s per log_model (STACK_NOTES).
+# Explicit requirements: inferring them costs ~3 s per log_model.
 PIP_REQUIREMENTS = [
     "lightgbm>=4.6",
     "scikit-learn>=1.6",

@@ -55,7 +55,7 @@ def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 def evaluate_on_test(test: pl.DataFrame, scores: dict[str, np.ndarray], capacity: int) -> dict[str, float]:
-    """Ranking metrics for every scorer on the same test snapshot, with PRODUCT §8 prefixes."""
+    """Ranking metrics for every scorer on the same test snapshot, with the metric prefixes of docs/dates-and-training.md."""
     y = _labels(test)
     out: dict[str, float] = {}
     for prefix, score in scores.items():

@@ -32,7 +32,7 @@ TS = pa.timestamp("us", tz="UTC")
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 
-# Contract tables (PRODUCT §3), with the contract's column names, in the order written.
+# Contract tables (docs/input-contract.md), with the contract's column names, in the order written.
 SCHEMAS: dict[str, pa.Schema] = {
     "customers": pa.schema(
         [

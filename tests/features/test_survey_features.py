@@ -1,4 +1,4 @@
-"""Survey features on hand-made invitations: survey_status exactly as PRODUCT §4, answers known at T."""
+"""Survey features on hand-made invitations: survey_status exactly as docs/reasons-and-flags.md says, answers known at T."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ def test_help_lists_commands_with_examples_and_stays_light():
     for command in ("demo", "simulate", "check-data", "run", "scores", "model"):
         assert command in result.output
     assert "quietchurn simulate --customers" in result.output
-    # --help must not import the heavy stack (STACK_NOTES: keep heavy imports off --help paths)
+    # --help must not import the heavy stack (prefect, mlflow and lightgbm take seconds to import)
     probe = "import sys; from flows.cli import app; print(sorted(m for m in ('prefect','mlflow','lightgbm','polars','sklearn') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"

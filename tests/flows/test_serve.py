@@ -101,7 +101,7 @@ def _quiet_env(folder: Path) -> dict[str, str]:
         "DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # default 10 s between looks for runs to start
-        "OMP_WAIT_POLICY": "PASSIVE",  # LightGBM's threads otherwise spin on a busy box (STACK_NOTES)
+        "OMP_WAIT_POLICY": "PASSIVE",  # LightGBM's threads otherwise spin on a busy box
     }
 
 

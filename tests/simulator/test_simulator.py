@@ -1,4 +1,4 @@
-"""The synthetic world: contract shape, determinism, and the mechanisms PRODUCT §9 promises.
+"""The synthetic world: contract shape, determinism, and the mechanisms the README promises.
 
 One small world (3,000 customers x 365 days, a few seconds) is written once per module and read
 back as the pipeline would read it.

@@ -29,7 +29,7 @@ NEXT_D = D + timedelta(days=1)
 
 
 def make_scores(as_of: date, customers: list[str], *, shift: float = 0.0) -> pl.DataFrame:
-    """A small churn_scores frame with every column, nulls where PRODUCT allows them."""
+    """A small churn_scores frame with every column, nulls where docs/output-tables.md allows them."""
     n = len(customers)
     probability = [round(0.9 - 0.1 * i + shift, 6) for i in range(n)]
     silent = [i % 2 == 0 for i in range(n)]
