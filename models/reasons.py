@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection
 
 import numpy as np
@@ -17,6 +18,16 @@ from features.catalog import FeatureSpec, reason_text, usual_name
 from features.wording import words
 
 TOP_REASONS = 3
+_WINDOW_SUFFIX = re.compile(r"_\d+d$")  # tickets_30d, tickets_friction_45d: one measure over a window or half-life
+
+
+def measures(features: list[str]) -> np.ndarray:
+    """A code per feature, shared by one measure's windows and half-lives (tickets_30d and tickets_90d):
+    a customer's reasons name each measure once, in the words of the window that pushes hardest,
+    instead of "3.6 tickets … last four months; 2.6 tickets … last six weeks"."""
+    stems = [_WINDOW_SUFFIX.sub("", f) for f in features]
+    codes = {stem: i for i, stem in enumerate(dict.fromkeys(stems))}
+    return np.array([codes[stem] for stem in stems], dtype=np.intp)
 
 
 def _plain(value: float, feature: str, decode: dict[str, dict[int, str]]):
@@ -45,10 +56,13 @@ def unexplained(X: np.ndarray, features: list[str], catalog: dict[str, FeatureSp
     return mask
 
 
-def top_drivers(contributions: np.ndarray, k: int = TOP_REASONS, skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def top_drivers(
+    contributions: np.ndarray, k: int = TOP_REASONS, skip: np.ndarray | None = None, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Column indices of each row's k largest positive contributions, largest first, ties to the
     lower column (-1 where fewer push up), and their contributions; ``skip`` (rows x features)
-    marks cells that are never picked."""
+    marks cells that are never picked; with ``groups`` (a code per feature) a pick knocks out the
+    rest of its group in that row, so each group is picked at most once."""
     contrib = np.array(contributions[:, :-1], dtype=np.float64)  # a copy without the bias column: picks get knocked out
     if skip is not None:
         contrib[skip] = -np.inf
@@ -58,7 +72,10 @@ def top_drivers(contributions: np.ndarray, k: int = TOP_REASONS, skip: np.ndarra
     for slot in range(k):  # k argmax passes rather than sorting every row (1M rows x 100+ features)
         order[:, slot] = np.argmax(contrib, axis=1)
         values[:, slot] = contrib[rows, order[:, slot]]
-        contrib[rows, order[:, slot]] = -np.inf
+        if groups is None:
+            contrib[rows, order[:, slot]] = -np.inf
+        else:
+            contrib[groups[None, :] == groups[order[:, slot]][:, None]] = -np.inf
     return np.where(values > 0, order, -1), values
 
 
@@ -116,7 +133,7 @@ def explain(
 
     Built feature by feature, not row by row: texts are formatted once per distinct value.
     """
-    index, contribution = top_drivers(contributions, skip=unexplained(X, features, catalog, unknown))
+    index, contribution = top_drivers(contributions, skip=unexplained(X, features, catalog, unknown), groups=measures(features))
     n, k = index.shape
     driver = index >= 0
     contribution_json = np.full((n, k), None, dtype=object)

@@ -17,7 +17,7 @@ from features.operational import billing_features, order_features, ticket_featur
 from features.relationship import customer_features, subscription_features
 from features.snapshots import feature_schema
 from features.survey import survey_features
-from models.reasons import explain
+from models.reasons import explain, measures
 from simulator import simulate_world
 
 WINDOWS = [7, 30, 90]
@@ -141,6 +141,23 @@ def test_a_feature_missing_for_everyone_says_nothing() -> None:
     nan = float("nan")
     texts, _ = _explained([[nan, nan, 1, 100, 1]], [0.9, 0.5, 0.3, 0.1, 0.2], unknown={"last_survey_score"})
     assert texts[0] == ["1 support ticket still open", "plan: premium plus", "customer for 100 days"]
+
+
+def test_a_measure_is_named_once_in_the_words_of_its_strongest_window() -> None:
+    features = ["tickets_30d", "tickets_90d", "tickets_open", "tenure_days"]
+    catalog = {f: CATALOG[f] for f in features}
+    X = np.array([[3, 5, 1, 100], [3, 5, 1, 100]], dtype=np.float64)
+    contrib = np.array([[0.2, 0.9, 0.3, 0.1, -2.0], [0.9, 0.2, 0.3, 0.1, -2.0]])
+    texts, payloads = explain(contrib, X, {}, features, catalog, {})
+    assert texts[0] == ["5 support tickets in the last 90 days", "1 support ticket still open", "customer for 100 days"]
+    assert texts[1] == ["3 support tickets in the last 30 days", "1 support ticket still open", "customer for 100 days"]
+    assert [d["feature"] for d in json.loads(payloads[1])] == ["tickets_30d", "tickets_open", "tenure_days"]
+
+
+def test_measures_group_windows_and_half_lives_only() -> None:
+    codes = measures(["tickets_30d", "tickets_90d", "tickets_friction_14d", "tickets_friction_120d", "tickets_open", "events_total"])
+    assert codes[0] == codes[1] and codes[2] == codes[3]
+    assert len({codes[0], codes[2], codes[4], codes[5]}) == 4
 
 
 def test_only_drivers_that_push_up_become_reasons() -> None:
