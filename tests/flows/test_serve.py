@@ -239,6 +239,27 @@ def _final_state(served: Served, flow_run_id):
     return run.state if run.state.is_final() else None
 
 
+def test_a_served_run_with_an_as_of_beyond_the_data_fails_before_any_work(served):
+    """The deployments call the same flows: `--param as_of=` past the data is refused, naming its end."""
+    from datetime import timedelta
+
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from sinks import open_sink
+
+    config = load_config(served.config_path)
+    beyond = served.today + timedelta(days=30)
+    with temporary_settings({PREFECT_API_URL: served.api_url}):
+        run = run_deployment(f"nightly/{served.name}", parameters={"as_of": beyond.isoformat()}, timeout=0)
+        state = _wait_for(lambda: _final_state(served, run.id), 300, "finished nightly run", served)
+    assert state.is_failed(), f"{state}\n{served.tail()}"
+    assert f"as-of {beyond} is beyond the data: the newest event is" in (state.message or "") + served.log()
+    assert not (config.workspace / "snapshots" / beyond.isoformat()).exists()
+    assert open_sink(config.sink).read_scores(beyond).is_empty()
+
+
+# Runs last of the tests on `served`: it stops the instance they share.
 def test_serve_shows_its_ui_then_sigterm_stops_the_runner_and_its_server(served):
     port = served.api_url.split(":")[-1].removesuffix("/api")
     assert f"Prefect UI: http://127.0.0.1:{port}" in served.log()
@@ -271,23 +292,3 @@ def test_with_an_api_url_serve_uses_that_server_and_leaves_it_running(tmp_path, 
     finally:
         _stop(process)
     assert not _answers(f"{api_url}/health")
-
-
-def test_a_served_run_with_an_as_of_beyond_the_data_fails_before_any_work(served):
-    """The deployments call the same flows: `--param as_of=` past the data is refused, naming its end."""
-    from datetime import timedelta
-
-    from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from sinks import open_sink
-
-    config = load_config(served.config_path)
-    beyond = served.today + timedelta(days=30)
-    with temporary_settings({PREFECT_API_URL: served.api_url}):
-        run = run_deployment(f"nightly/{served.name}", parameters={"as_of": beyond.isoformat()}, timeout=0)
-        state = _wait_for(lambda: _final_state(served, run.id), 300, "finished nightly run", served)
-    assert state.is_failed(), f"{state}\n{served.tail()}"
-    assert f"as-of {beyond} is beyond the data: the newest event is" in (state.message or "") + served.log()
-    assert not (config.workspace / "snapshots" / beyond.isoformat()).exists()
-    assert open_sink(config.sink).read_scores(beyond).is_empty()
