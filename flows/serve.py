@@ -203,6 +203,20 @@ def serve_deployments(served: list[RunnerDeployment], limit: int = 1) -> None:
         pass
 
 
+def _packages_ahead_of_the_working_directory() -> None:
+    """Served runs execute in child processes, and Prefect imports the flows there with the working
+    directory first on sys.path: a user's own `configs/` folder of YAML files (as the README lays it
+    out) would then stand in for this package's `configs` as an empty namespace package under an
+    editable install, and every served run would crash on import. PYTHONPATH naming the folder that
+    holds the packages puts the real ones on the path: a regular package beats a namespace portion."""
+    import configs
+
+    root = str(Path(configs.__file__).resolve().parents[1])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
 def serve_forever(
     config_path: str | Path, port: int | None = None, announce: Callable[[str], None] = print, startup_timeout_s: float = 60.0
 ) -> None:
@@ -212,6 +226,7 @@ def serve_forever(
     MLflow store. With a local server, the runner stops first, then the server.
     """
     apply_quiet_defaults()
+    _packages_ahead_of_the_working_directory()
     config = load_config(config_path)
     served = deployments(config, config_path)
     for line in clean_after_killed_runs(config):  # and holds the workspace while serving (flows/leftovers.py)

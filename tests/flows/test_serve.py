@@ -107,9 +107,12 @@ def _quiet_env(folder: Path) -> dict[str, str]:
 
 def _start_serve(folder: Path, config_path: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen, Path]:
     log_path = folder / "serve.log"
+    # the user's folder as the README lays it out: their own configs/ of YAML files beside the data
+    (folder / "configs").mkdir(exist_ok=True)
+    (folder / "configs" / "acme.yaml").write_text("name: acme\n")
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "serve", "--config", str(config_path), *args],
+            [str(Path(sys.executable).parent / "quietchurn"), "serve", "--config", str(config_path), *args],
             env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
         )
     return process, log_path
