@@ -207,6 +207,33 @@ class MonitoringConfig(_Strict):
     min_realised_pr_auc_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
 
 
+class EngineConfig(_Strict):
+    """Where feature building and scoring run: this process, or a Dask cluster (docs/scale.md)."""
+
+    kind: Literal["local", "dask"] = "local"
+    # tcp://host:port of a running Dask scheduler; null with kind dask starts a LocalCluster on this machine
+    address: str | None = None
+    # customer hash buckets: the unit of work of one Dask task (features/buckets.py)
+    partitions: Annotated[int, Field(ge=1, le=65_536)] = 16
+
+    @field_validator("address")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme, sep, rest = value.partition("://")
+        host, colon, port = rest.rpartition(":")
+        if not sep or scheme not in ("tcp", "tls") or not colon or not host or not port.isdigit() or not 0 < int(port) < 65_536:
+            raise ValueError("expected a Dask scheduler address such as 'tcp://scheduler:8786' (tcp:// or tls://, host and port)")
+        return value
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> EngineConfig:
+        if self.address is not None and self.kind != "dask":
+            raise ValueError(f"engine.address is set but engine.kind is {self.kind!r}: set engine.kind: dask to use the cluster")
+        return self
+
+
 class Config(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     workspace: Path
@@ -220,6 +247,7 @@ class Config(_Strict):
     mlflow: MlflowConfig = MlflowConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    engine: EngineConfig = EngineConfig()
 
     @model_validator(mode="after")
     def _label_windows_never_overlap(self) -> Config:
