@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import mlflow
 import numpy as np
@@ -222,10 +222,15 @@ def _history(client: MlflowClient, name: str) -> list[str]:
     return json.loads(raw)
 
 
-def promote(client: MlflowClient, name: str, version: str) -> None:
-    """Point `champion` at ``version`` and remember the order, so rollback can step back."""
+def promote(client: MlflowClient, name: str, version: str, *, by_hand: bool = False) -> None:
+    """Point `champion` at ``version`` and remember the order, so rollback can step back.
+
+    The version records who crowned it (`promoted_by`: gate | hand): a version promoted by hand keeps
+    its `gate` tag (the gate's verdict), so anyone can see that a person overrode it."""
     client.get_model_version(name, version)  # fails clearly if the version does not exist
     client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_model_version_tag(name, version, "promoted_by", "hand" if by_hand else "gate")
+    client.set_model_version_tag(name, version, "promoted_at", datetime.now(UTC).isoformat(timespec="seconds"))
     history = [v for v in _history(client, name) if v != version] + [version]
     client.set_registered_model_tag(name, "champion_history", json.dumps(history))
 

@@ -97,8 +97,12 @@ def test_gate_pyfunc_roundtrip_promote_and_rollback(tmp_path, world, spec, surve
     assert "champion" in refused.decision.compared
     assert str(client.get_model_version_by_alias(config.registered_model_name, CHAMPION).version) == first.version
 
-    # moved by hand onto the weak version, the champion is then beaten by a good model on the same test
-    promote(client, config.registered_model_name, refused.version)
+    assert client.get_model_version(config.registered_model_name, first.version).tags["promoted_by"] == "gate"
+
+    # moved by hand onto the weak version (which says so), the champion is then beaten by a good model on the same test
+    promote(client, config.registered_model_name, refused.version, by_hand=True)
+    overridden = client.get_model_version(config.registered_model_name, refused.version).tags
+    assert (overridden["promoted_by"], overridden["gate"]) == ("hand", refused.decision.reason)
     better = train_models(later, spec, config, surveys[0])
     accepted = log_and_register(config, better, test_late, history=later)
     assert accepted.decision.promoted, accepted.decision.reason
