@@ -47,6 +47,13 @@ class Sink(ABC):
             row = pl.DataFrame([row])
         self._append(SCORE_RUNS, conform(row, SCORE_RUNS))
 
+    def replace_score_run(self, row: dict[str, Any]) -> None:
+        """Record one scoring run in place of every earlier run of its as-of date, atomically: a backfill
+        run again leaves one score_runs row per date (a nightly's rerun appends: append_score_run)."""
+        row = {k: json.dumps(v) if k == "drift_summary" and isinstance(v, (dict, list)) else v for k, v in row.items()}
+        rows = conform(pl.DataFrame([row]), SCORE_RUNS)
+        self._replace_keyed(SCORE_RUNS, rows, rows.select("as_of"))
+
     def replace_rejects(self, frame: pl.DataFrame, as_of: date, tables: Sequence[str]) -> None:
         """Quarantine input rows (their `row` already JSON text with PII removed) under `as_of`, replacing
         that date's earlier rejects of each of `tables` atomically, like a date of scores: ingesting a
