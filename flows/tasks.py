@@ -16,15 +16,16 @@ from prefect.cache_policies import NO_CACHE
 
 from configs import Config, load_config
 from features.contract import ContractError
-from features.ingest import Ingested, RejectLimitError, stream_tables
+from features.ingest import Ingested, RejectLimitError
 from features.invitations import build_invitation_frame
 from features.relationship import skipped_notes
 from features.snapshots import build_scoring_frame, build_training_frame, data_starts, training_schema
-from features.sources import time_bounds
 from features.sufficiency import CannotTrain, require_coverage, require_history
 from flows import workspace
 from models.bundle import ModelBundle
 from models.train import TrainingInputs, TrainingResult, train_models
+from sources import time_bounds
+from sources.ingest import stream_tables
 
 IO_RETRIES = 2
 IO_RETRY_DELAY_S = 5

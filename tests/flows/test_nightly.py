@@ -154,7 +154,7 @@ def test_a_reject_limit_breach_records_rejects_then_fails(flow_config, tiny_worl
 
 def test_ingest_streams_batches_into_one_snapshot_with_batch_independent_fingerprints(flow_config, monkeypatch):
     """A snapshot ingested in small batches holds the same rows, counts and fingerprints as one ingested whole."""
-    from features import sources
+    from sources import base as sources
     from flows import workspace
 
     path = flow_config()
