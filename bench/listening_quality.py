@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.simulate import DEFAULT_DAYS, SHOP_TODAY, world_dir  # noqa: E402
 from configs import DEMO_CONFIG, parse_config  # noqa: E402
-from features.ingest import load_tables  # noqa: E402
+from sources.ingest import load_tables  # noqa: E402
 from features.invitations import build_invitation_frame  # noqa: E402
 from features.population import lazy, qualifying_events  # noqa: E402
 from features.snapshots import build_scoring_frame, build_training_frame, training_schema  # noqa: E402

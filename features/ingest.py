@@ -1,9 +1,8 @@
-"""Load the input tables: read them from the configured source and hold them to the data contract.
+"""Hold the input tables to the data contract, batch by batch, whoever read them.
 
-Composes reading (I/O) and validation (pure), batch by batch: ``stream_tables`` hands each batch
+``validate_tables`` takes each table's batches of raw rows (sources/ reads them), hands each batch
 of accepted rows to a consumer (the snapshot writer) and keeps only counts and rejects, so memory
-stays bounded by one batch whatever the size of the tables; ``load_tables`` collects the batches
-for callers that want whole frames. Every row read is either accepted or rejected with a reason;
+stays bounded by one batch whatever the size of the tables. Every row read is either accepted or rejected with a reason;
 too many rejects in any table fail the run (``monitoring.max_reject_share``); a required table with
 no rows fails it at once, and so does a batch whose validation breaks (naming table, batch and
 source: the snapshot is never committed, so nothing is lost).
@@ -11,16 +10,16 @@ source: the snapshot is never committed, so nothing is lost).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
+from typing import Protocol
 
 import polars as pl
 from polars.exceptions import PanicException
 
 from configs import Config
 from features.contract import REQUIRED_TABLES, ContractError, ValidationFailedError
-from features.sources import TableReader, open_tables
 from features.validation import TableValidator, ValidatedTable, empty_rejects, table_validators
 
 
@@ -58,36 +57,44 @@ class RejectLimitError(ContractError):
 AcceptRows = Callable[[str, pl.DataFrame], None]  # (table, a batch of accepted rows)
 
 
-def stream_tables(config: Config, accept: AcceptRows, ingested_at: datetime | None = None) -> Ingested:
-    """Read and validate every configured table batch by batch, handing accepted rows to ``accept``
-    (every table at least once, an empty batch for an empty table); ``ingested_at`` (default: now)
-    bounds event times. Raises RejectLimitError after everything is read when a table has too many rejects."""
-    ingested_at = ingested_at or datetime.now(timezone.utc)
+class TableBatches(Protocol):
+    """One table's raw rows as a source hands them over (sources.base.TableReader)."""
+
+    schema: pl.Schema
+    origin: str  # where the rows come from, for messages
+    typed: bool  # False: contract columns arrive as text (CSV) and are parsed here
+
+    def batches(self) -> Iterator[pl.DataFrame]: ...
+
+
+def validate_tables(tables: Mapping[str, TableBatches], config: Config, accept: AcceptRows, ingested_at: datetime) -> Ingested:
+    """Validate every table batch by batch, handing accepted rows to ``accept`` (every table at least
+    once, an empty batch for an empty table); ``ingested_at`` bounds event times. Raises
+    RejectLimitError after everything is read when a table has too many rejects."""
     rejects, counts = [empty_rejects()], {}
-    with open_tables(config.source) as readers:
-        typed = [table for table, reader in readers.items() if reader.typed]
-        validators = table_validators({table: reader.schema for table, reader in readers.items()}, config, ingested_at, typed)
-        for table, validator in validators.items():
-            read = 0
-            for number, batch in enumerate(readers[table].batches(), start=1):
-                validated = _validate_batch(validator, batch, number, read, readers[table])
-                read += batch.height
-                accept(table, validated.accepted)
-                if validated.rejects.height:
-                    rejects.append(validated.rejects)
-            if read == 0 and table in REQUIRED_TABLES:
-                name = config.source.tables.get(table, table)
-                raise ContractError(
-                    f"{table} holds no rows (source.tables.{table} → {name}, read from {readers[table].origin}); "
-                    f"a required table needs rows: check the export (docs/input-contract.md, 'Empty and missing tables')"
-                )
-            counts[table] = _count(table, read, validator)
+    typed = [table for table, reader in tables.items() if reader.typed]
+    validators = table_validators({table: reader.schema for table, reader in tables.items()}, config, ingested_at, typed)
+    for table, validator in validators.items():
+        read = 0
+        for number, batch in enumerate(tables[table].batches(), start=1):
+            validated = _validate_batch(validator, batch, number, read, tables[table])
+            read += batch.height
+            accept(table, validated.accepted)
+            if validated.rejects.height:
+                rejects.append(validated.rejects)
+        if read == 0 and table in REQUIRED_TABLES:
+            name = config.source.tables.get(table, table)
+            raise ContractError(
+                f"{table} holds no rows (source.tables.{table} → {name}, read from {tables[table].origin}); "
+                f"a required table needs rows: check the export (docs/input-contract.md, 'Empty and missing tables')"
+            )
+        counts[table] = _count(table, read, validator)
     result = Ingested(rejects=pl.concat(rejects), counts=counts)
     check_reject_share(result, config.monitoring.max_reject_share)
     return result
 
 
-def _validate_batch(validator: TableValidator, batch: pl.DataFrame, number: int, before: int, reader: TableReader) -> ValidatedTable:
+def _validate_batch(validator: TableValidator, batch: pl.DataFrame, number: int, before: int, reader: TableBatches) -> ValidatedTable:
     """One batch's rows; any unexpected failure names the table, the batch and its rows, and the source.
     A polars panic is a BaseException (pyo3's PanicException), so it is named here explicitly."""
     try:
@@ -101,23 +108,6 @@ def _validate_batch(validator: TableValidator, batch: pl.DataFrame, number: int,
             f"failed unexpectedly: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; "
             f"nothing was committed. This is a bug met on this data: please report it with this message"
         ) from exc
-
-
-def load_tables(config: Config, ingested_at: datetime | None = None) -> LoadResult:
-    """Read and validate every configured table into memory (whole frames of accepted rows)."""
-    batches: dict[str, list[pl.DataFrame]] = {}
-
-    def keep(table: str, accepted: pl.DataFrame) -> None:
-        batches.setdefault(table, []).append(accepted)
-
-    def whole(ingested: Ingested) -> LoadResult:
-        tables = {table: pl.concat(frames, rechunk=True) for table, frames in batches.items()}
-        return LoadResult(rejects=ingested.rejects, counts=ingested.counts, tables=tables)
-
-    try:
-        return whole(stream_tables(config, keep, ingested_at))
-    except RejectLimitError as exc:
-        raise RejectLimitError(str(exc), whole(exc.result)) from None
 
 
 def check_reject_share(result: Ingested, max_share: float) -> None:

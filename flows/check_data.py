@@ -11,8 +11,7 @@ from rich.table import Table
 from configs import Config
 from features.labels import label_churn
 from features.relationship import learn_attributes, skipped_notes
-from features.ingest import Ingested, RejectLimitError, stream_tables
-from features.sources import time_bounds
+from features.ingest import Ingested, RejectLimitError
 from features.sufficiency import (
     SufficiencyReport,
     assess,
@@ -23,6 +22,8 @@ from features.sufficiency import (
 )
 from features.timeline import as_of_instant
 from flows.workspace import SnapshotStager, read_snapshot
+from sources import time_bounds
+from sources.ingest import stream_tables
 
 
 def build_report(config: Config, observed_until: date) -> tuple[SufficiencyReport, str | None]:

@@ -58,8 +58,8 @@ def _database_side(exc: BaseException, config) -> Explained | None:
     """A database driver error, told as the source's or the sink's, naming the key that says where it is."""
     import os
 
-    for module, section in (("features.sources", "source"), ("sinks.postgres_sink", "sink")):
-        if not _raised_in(exc, module):
+    for modules, section in ((("sources.base", "sources.duckdb_source", "sources.postgres_source"), "source"), (("sinks.postgres_sink",), "sink")):
+        if not any(_raised_in(exc, module) for module in modules):
             continue
         part = getattr(config, section, None)
         env = getattr(part, "dsn_env", None)

@@ -17,11 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from polars.exceptions import PanicException
 
-from features import ingest, sources
 from features.contract import ContractError, UnreadableSourceError, ValidationFailedError
-from features.ingest import load_tables
-from features.sources import quote_identifier, read_tables
 from features.validation import TableValidator
+from sources import base, files, ingest, quote_identifier, read_tables, time_bounds
+from sources.ingest import load_tables
 
 INGESTED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CUSTOMERS = pl.DataFrame({"customer_id": ["C1", "C2"], "signup_at": [datetime(2025, 1, 1), datetime(2025, 1, 2)]})
@@ -81,7 +80,7 @@ def _failing_validate(error: BaseException):
 def test_a_batch_whose_validation_breaks_names_table_batch_and_file(make_config, tmp_path, monkeypatch, error):
     write(tmp_path / "data", customers=CUSTOMERS, events=EVENTS)
     monkeypatch.setattr(TableValidator, "validate", _failing_validate(error))
-    monkeypatch.setattr(sources, "BATCH_ROWS", 1)  # C2's event comes in the second batch
+    monkeypatch.setattr(base, "BATCH_ROWS", 1)  # C2's event comes in the second batch
     handed: list[str] = []
     with pytest.raises(ValidationFailedError) as raised:
         ingest.stream_tables(make_config(), lambda table, rows: handed.append(table), INGESTED_AT)
@@ -184,7 +183,7 @@ def test_the_newest_event_time_leaves_out_times_no_clock_shows(make_config, tmp_
                 conn.commit()
             request.getfixturevalue("monkeypatch").setenv("QC_TEST_SOURCE_DSN", request.getfixturevalue("postgres_dsn"))
             source = {"kind": "postgres", "path": None, "dsn_env": "QC_TEST_SOURCE_DSN", "schema": schema}
-    first, last = sources.time_bounds(make_config(source=source).source, "events", "ts")
+    first, last = time_bounds(make_config(source=source).source, "events", "ts")
     assert first == last and str(first).startswith("2025-06-01 10:00")
 
 
@@ -237,7 +236,7 @@ def test_a_truncated_parquet_file_is_an_unreadable_file_named(make_config, tmp_p
     ],
 )
 def test_only_errors_about_a_files_content_make_it_unreadable(tmp_path, error, becomes):
-    with pytest.raises(becomes) as raised, sources._unreadable(tmp_path / "events.parquet"):
+    with pytest.raises(becomes) as raised, files._unreadable(tmp_path / "events.parquet"):
         raise error
     assert (str(tmp_path / "events.parquet") in str(raised.value)) == (becomes is UnreadableSourceError)
 

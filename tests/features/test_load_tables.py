@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 
 from features.contract import ContractError
-from features.ingest import RejectLimitError, TableCount, load_tables
+from features.ingest import RejectLimitError, TableCount
 from features.validation import REJECTS_SCHEMA
+from sources.ingest import load_tables
 
 INGESTED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

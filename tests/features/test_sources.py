@@ -13,9 +13,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features.contract import ContractError
-from features.ingest import LoadResult, load_tables
-from features import sources
-from features.sources import quote_identifier, read_tables
+import sources
+from features.ingest import LoadResult
+from sources import base, quote_identifier, read_tables
+from sources.ingest import load_tables
 
 INGESTED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 PII = {"customers": ["email", "name"]}
@@ -296,7 +297,7 @@ def tiny_batches(monkeypatch):
     """Readers hand over tables in batches of ``size`` rows (default 1M), so every cross-batch rule runs."""
 
     def set_size(size: int) -> None:
-        monkeypatch.setattr(sources, "BATCH_ROWS", size)
+        monkeypatch.setattr(base, "BATCH_ROWS", size)
 
     return set_size
 

@@ -130,7 +130,7 @@ def test_labels_that_cannot_train_are_named_with_the_fix(frame, expected):
         assert f"at least {MIN_PER_CLASS} customers who churned and {MIN_PER_CLASS} who stayed" in problem
 
 
-# --- the bounds each source kind gives (features.sources.time_bounds) ---------------------------------------
+# --- the bounds each source kind gives (sources.time_bounds) ---------------------------------------
 
 EVENTS = pl.DataFrame(
     {"account": ["a", "b", "c"], "happened": [datetime(2025, 3, 1, 8), datetime(2025, 1, 1, 0, 3), datetime(2025, 12, 31, 23, 58)]}
@@ -139,7 +139,7 @@ MAPPED = {"tables": {"events": "app_events"}, "columns": {"events": {"customer_i
 
 
 def _bounds_and_refusal(config) -> None:
-    from features.sources import time_bounds
+    from sources import time_bounds
 
     bounds = time_bounds(config.source, "events", "ts")
     assert [str(b)[:16].replace("T", " ") for b in bounds] == ["2025-01-01 00:03", "2025-12-31 23:58"]  # CSV gives ISO text
@@ -192,7 +192,7 @@ def test_postgres_sources_give_their_first_and_newest_time(make_config, postgres
     [("app_events.csv", b'account,happened\na,2025-01-01 00:03:00\nb,2025-01-02 00:00:00,extra\n"c,2025\n'), ("app_events.parquet", b"PAR1garbage")],
 )
 def test_an_unreadable_file_gives_no_bounds_and_is_left_to_ingest_to_name(make_config, tmp_path, name, content):
-    from features.sources import time_bounds
+    from sources import time_bounds
 
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / name).write_bytes(content)

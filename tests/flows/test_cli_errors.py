@@ -128,7 +128,7 @@ def test_brackets_in_a_message_are_printed_not_taken_for_markup(flow_config, mon
 
 def test_explain_tells_the_source_from_the_sink_by_where_the_driver_failed(flow_config, monkeypatch):
     from configs import load_config
-    from features.sources import open_tables
+    from sources import open_tables
     from sinks.postgres_sink import PostgresSink
 
     monkeypatch.setenv(SOURCE_ENV, CLOSED_PORT)
