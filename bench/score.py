@@ -73,11 +73,11 @@ def child_train(args) -> dict:
     registered = pipeline.train(args.config)
     wall = time.perf_counter() - started
     promoted_by_hand = False
-    if not registered["promoted"]:
-        promote(client_for(config), config.registered_model_name, str(registered["version"]))
+    if not registered.promoted:
+        promote(client_for(config), config.registered_model_name, registered.version)
         promoted_by_hand = True
-    return {"wall_s": wall, "version": str(registered["version"]), "gate": registered["reason"], "promoted_by_hand": promoted_by_hand,
-            "metrics": {k: v for k, v in registered["metrics"].items() if k in ("test_pr_auc", "test_roc_auc", "baseline_logreg_pr_auc")}}
+    return {"wall_s": wall, "version": registered.version, "gate": registered.reason, "promoted_by_hand": promoted_by_hand,
+            "metrics": {k: v for k, v in registered.metrics.items() if k in ("test_pr_auc", "test_roc_auc", "baseline_logreg_pr_auc")}}
 
 
 def child_sample_world(args) -> dict:
@@ -105,7 +105,7 @@ def child_features(args) -> dict:
 
     started = time.perf_counter()
     built = pipeline.build_features(args.config)
-    return {"wall_s": time.perf_counter() - started, "path": built["path"], "rows": built["rows"], "columns": built["columns"]}
+    return {"wall_s": time.perf_counter() - started, "path": built.path, "rows": built.rows, "columns": built.columns}
 
 
 class _Timers:
@@ -207,8 +207,9 @@ def child_nightly(args) -> dict:
     state = pipeline.nightly(args.config, retrain=False, return_state=True)
     wall = time.perf_counter() - started
     result = state.result()
-    return {"wall_s": wall, "flow_run_id": str(state.state_details.flow_run_id), "train": result["train"], "train_reason": result["train_reason"],
-            "customers": result["score"]["customers_scored"], "features_path": result["features"]["path"]}
+    trained = None if result.train is None else {"version": result.train.version, "promoted": result.train.promoted, "reason": result.train.reason}
+    return {"wall_s": wall, "flow_run_id": str(state.state_details.flow_run_id), "train": trained, "train_reason": result.train_reason,
+            "customers": result.score.customers_scored, "features_path": result.features.path}
 
 
 def child_task_runs(args) -> dict:

@@ -256,11 +256,10 @@ def demo(
     crowned_by_hand = _crown_if_refused(cfg, trained)
     console.rule("3/3 Nightly pipeline: ingest -> build_features -> score (Prefect; the fresh model is not retrained)")
     result = _run_flow("nightly", DEMO_CONFIG, summary.today.isoformat())
-    result["train"], result["crowned_by_hand"] = trained, crowned_by_hand
-    print_demo_report(console, cfg, result, os.environ.get("PREFECT_HOME", "(PREFECT_API_URL)"), started)
+    print_demo_report(console, cfg, result, trained, crowned_by_hand, os.environ.get("PREFECT_HOME", "(PREFECT_API_URL)"), started)
 
 
-def _crown_if_refused(cfg, trained: dict) -> bool:
+def _crown_if_refused(cfg, trained) -> bool:
     """If the gate refused the demo's first model, say so and promote it by hand so the demo can score.
 
     In production nightly stops at that point with no champion; promoting a refused version is
@@ -269,17 +268,17 @@ def _crown_if_refused(cfg, trained: dict) -> bool:
     from models.registry import champion_version, client_for, promote
 
     client = client_for(cfg)
-    if trained["promoted"] or champion_version(client, cfg.registered_model_name) is not None:
-        state = "promoted" if trained["promoted"] else "not promoted; the current champion keeps scoring"
-        console.print(f"Version {trained['version']} {state}: {trained['reason']}", highlight=False)
+    if trained.promoted or champion_version(client, cfg.registered_model_name) is not None:
+        state = "promoted" if trained.promoted else "not promoted; the current champion keeps scoring"
+        console.print(f"Version {trained.version} {state}: {trained.reason}", highlight=False)
         return False
     console.print(
-        f"[yellow]The promotion gate refused version {trained['version']}:[/yellow] {trained['reason']}.\n"
+        f"[yellow]The promotion gate refused version {trained.version}:[/yellow] {trained.reason}.\n"
         "In production nightly would stop here without a champion. The demo promotes it by hand so you can see "
-        f"scores (the same as `quietchurn model promote --config configs/demo.yaml --version {trained['version']}`).",
+        f"scores (the same as `quietchurn model promote --config configs/demo.yaml --version {trained.version}`).",
         highlight=False,
     )
-    promote(client, cfg.registered_model_name, trained["version"])
+    promote(client, cfg.registered_model_name, trained.version, by_hand=True)
     return True
 
 
@@ -390,7 +389,7 @@ def run_ingest(config: ConfigOption, as_of: AsOfOption = None) -> None:
     ```
     """
     result = _run_flow("ingest", config, as_of)
-    console.print(f"Snapshot {result['snapshot']} ({result['rejects']:,} rejected rows recorded).")
+    console.print(f"Snapshot {result.snapshot} ({result.rejects:,} rejected rows recorded).")
 
 
 @run_app.command("features")
@@ -408,7 +407,7 @@ def run_features(
     ```
     """
     result = _run_flow("features", config, as_of, out=str(out.resolve()) if out else None)
-    console.print(f"Feature frame {result['rows']:,} rows x {result['columns']} columns -> {result['path']}")
+    console.print(f"Feature frame {result.rows:,} rows x {result.columns} columns -> {result.path}")
 
 
 @run_app.command("train")
@@ -423,9 +422,9 @@ def run_train(config: ConfigOption, as_of: AsOfOption = None) -> None:
     ```
     """
     result = _run_flow("train", config, as_of)
-    state = "promoted to champion" if result["promoted"] else "registered (not promoted)"
-    console.print(f"Version {result['version']} {state}: {result['reason']}", highlight=False)
-    for note in result["notes"]:
+    state = "promoted to champion" if result.promoted else "registered (not promoted)"
+    console.print(f"Version {result.version} {state}: {result.reason}", highlight=False)
+    for note in result.notes:
         console.print(f"note: {note}", highlight=False)
 
 
@@ -446,7 +445,7 @@ def run_score(config: ConfigOption, as_of: AsOfOption = None) -> None:
     ```
     """
     result = _run_flow("score", config, as_of)
-    _print_summary(result["summary_markdown"])
+    _print_summary(result.summary_markdown)
 
 
 @run_app.command("monitor")
@@ -464,8 +463,8 @@ def run_monitor(config: ConfigOption, as_of: AsOfOption = None) -> None:
     ```
     """
     result = _run_flow("monitor", config, as_of)
-    verdict = result["drift_summary"]
-    console.print(f"Monitored {result['as_of']} (model v{result['model_version']}): drift {verdict['status']}.", highlight=False)
+    verdict = result.drift_summary
+    console.print(f"Monitored {result.as_of} (model v{result.model_version}): drift {verdict['status']}.", highlight=False)
     for worst in verdict.get("worst_features", []):  # the largest drifts; only the ten most important features decide
         console.print(f"  {worst['feature']} (importance rank {worst['importance_rank']}): PSI {worst['value']:.3f} ({worst['status']})", highlight=False)
     for check in verdict["realised"]:
@@ -494,7 +493,7 @@ def run_nightly(
     ```
     """
     result = _run_flow("nightly", config, as_of, retrain=retrain)
-    _print_summary(result["score"]["summary_markdown"])
+    _print_summary(result.score.summary_markdown)
 
 
 @app.command()
@@ -562,7 +561,7 @@ def model_promote(
 
     cfg = _load(config)
     try:
-        promote(client_for(cfg), cfg.registered_model_name, version)
+        promote(client_for(cfg), cfg.registered_model_name, version, by_hand=True)
     except MlflowException as exc:
         _fail(f"cannot promote {cfg.registered_model_name} version {version}: {exc.message}")
     console.print(f"{cfg.registered_model_name}@champion -> version {version}")

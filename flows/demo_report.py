@@ -8,29 +8,32 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from configs import Config
+from flows.results import NightlyResult, TrainResult
 
 
-def print_demo_report(console: Console, config: Config, result: dict, prefect_home: str, started: datetime) -> None:
-    scored = result["score"]
-    if result.get("crowned_by_hand"):
+def print_demo_report(
+    console: Console, config: Config, result: NightlyResult, trained: TrainResult, crowned_by_hand: bool, prefect_home: str, started: datetime
+) -> None:
+    """``trained``: the demo's own training run before the nightly (which then finds a fresh champion)."""
+    scored = result.score
+    if crowned_by_hand:
         console.print(
-            f"[yellow]Note:[/yellow] model v{scored['model_version']} scores because the demo promoted it by hand after the "
-            f"gate refused it ({result['train']['reason']}).",
+            f"[yellow]Note:[/yellow] model v{scored.model_version} scores because the demo promoted it by hand after the "
+            f"gate refused it ({trained.reason}).",
             highlight=False,
         )
     console.rule("Run summary")
-    console.print(Markdown(scored["summary_markdown"]))
-    if result.get("train"):
-        from flows.summary import training_lines
+    console.print(Markdown(scored.summary_markdown))
+    from flows.summary import training_lines
 
-        console.print(Markdown("\n".join(training_lines(result["train"]))))
+    console.print(Markdown("\n".join(training_lines(trained))))
     console.rule("Where everything is")
     store = config.tracking_uri.removeprefix("sqlite:///")
     console.print(
         f"Scores (DuckDB)     {config.sink.path}  tables churn_scores, latest_churn_scores, score_runs, rejects\n"
-        f"Input snapshot      {result['ingest']['snapshot']}\n"
-        f"Feature frame       {result['features']['path']}\n"
-        f"MLflow store        {config.tracking_uri}  (model {scored['model_name']} v{scored['model_version']}, run {scored['mlflow_run_id']})\n"
+        f"Input snapshot      {result.ingest.snapshot}\n"
+        f"Feature frame       {result.features.path}\n"
+        f"MLflow store        {config.tracking_uri}  (model {scored.model_name} v{scored.model_version}, run {scored.mlflow_run_id})\n"
         f"Prefect data        {prefect_home}",
         highlight=False,
     )

@@ -9,15 +9,13 @@ missing champion, before anything big is read.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from features.contract import ContractError
-from flows import monitor_tasks, tasks, workspace
+from flows import monitor_tasks, score_tasks, tasks, workspace
+from flows.results import FeaturesResult, IngestResult, MonitorResult, NightlyResult, ScoreResult, TableCounts, TrainResult
 from flows.runtime import default_as_of
-from flows.score_tasks import publish_summary, record_score_run, score, write_scores
 from flows.tasks import PipelineError
 
 __all__ = ["PipelineError", "build_features", "ingest", "monitor", "nightly", "score_flow", "train"]
@@ -46,7 +44,7 @@ def _covered_as_of(config, as_of: date | None) -> date:
 
 
 @flow(name="ingest")
-def ingest(config_path: str, as_of: date | None = None) -> dict:
+def ingest(config_path: str, as_of: date | None = None) -> IngestResult:
     """Sources -> validated, dated snapshot in the workspace; rejects recorded in the sink."""
     config = tasks.read_config(config_path)
     as_of = _as_of(config, as_of)
@@ -59,18 +57,18 @@ def ingest(config_path: str, as_of: date | None = None) -> dict:
         snapshot = tasks.commit_snapshot(staged, as_of, _run_id())
     finally:
         staged.stager.discard()  # no-op once committed; otherwise the staged tables go
-    counts = {n: {"read": c.read, "accepted": c.accepted, "rejected": c.rejected} for n, c in staged.ingested.counts.items()}
+    counts = {n: TableCounts(c.read, c.accepted, c.rejected) for n, c in staged.ingested.counts.items()}
     get_run_logger().info("snapshot %s: %s rejects", snapshot, rejected)
-    return {"as_of": as_of.isoformat(), "snapshot": snapshot, "rejects": rejected, "tables": counts}
+    return IngestResult(as_of, snapshot, rejected, counts)
 
 
 def _snapshot(config_path: str, config, as_of: date) -> str:
     """This date's snapshot, ingesting first when there is none."""
-    return _committed(config, as_of) or ingest(config_path, as_of)["snapshot"]
+    return _committed(config, as_of) or ingest(config_path, as_of).snapshot
 
 
 @flow(name="build_features")
-def build_features(config_path: str, as_of: date | None = None, out: str | None = None) -> dict:
+def build_features(config_path: str, as_of: date | None = None, out: str | None = None) -> FeaturesResult:
     """The scoring feature frame as of a date (the champion's columns when there is one)."""
     config = tasks.read_config(config_path)
     as_of = _covered_as_of(config, as_of)
@@ -78,11 +76,11 @@ def build_features(config_path: str, as_of: date | None = None, out: str | None 
     champion = tasks.load_champion(config)
     frame = tasks.scoring_features(config, tables, as_of, champion[0] if champion else None)
     path = tasks.write_features(frame, out or str(workspace.features_path(config, as_of)))
-    return {"as_of": as_of.isoformat(), "path": path, "rows": frame.height, "columns": frame.width}
+    return FeaturesResult(as_of, path, frame.height, frame.width)
 
 
 @flow(name="train")
-def train(config_path: str, as_of: date | None = None) -> dict:
+def train(config_path: str, as_of: date | None = None) -> TrainResult:
     """Train on snapshots up to as_of, log to MLflow, register, and gate the champion alias."""
     config = tasks.read_config(config_path)
     as_of = _covered_as_of(config, as_of)
@@ -91,7 +89,7 @@ def train(config_path: str, as_of: date | None = None) -> dict:
     training, invitations, inputs = tasks.training_frames(config, tables, as_of)
     result = tasks.fit_models(config, training, invitations, inputs)
     registered = tasks.register_model(config, result, training, snapshot, as_of)
-    get_run_logger().info("version %s %s: %s", registered["version"], "promoted" if registered["promoted"] else "not promoted", registered["reason"])
+    get_run_logger().info("version %s %s: %s", registered.version, "promoted" if registered.promoted else "not promoted", registered.reason)
     return registered
 
 
@@ -100,12 +98,13 @@ def score_flow(
     config_path: str,
     as_of: date | None = None,
     features_path: str | None = None,
-    ingest_summary: dict | None = None,
-    training_summary: dict | None = None,
-) -> dict:
+    ingested: IngestResult | None = None,
+    trained: TrainResult | None = None,
+) -> ScoreResult:
     """Score every eligible customer with the champion into churn_scores; one score_runs row.
 
-    Reads the feature frame at ``features_path`` when given (built by ``build_features``), else builds it.
+    Reads the feature frame at ``features_path`` when given (built by ``build_features``), else builds it;
+    ``ingested`` and ``trained`` (from nightly) only add their sections to the run summary.
     """
     started = datetime.now(UTC)
     config = tasks.read_config(config_path)
@@ -114,33 +113,18 @@ def score_flow(
     snapshot = _snapshot(config_path, config, as_of)
     bundle, lineage = tasks.load_champion(config)
     tables = tasks.read_snapshot(snapshot)
-    manifest = workspace.read_manifest(Path(snapshot))
+    counts = score_tasks.read_table_counts(snapshot)
     features = tasks.read_features(features_path) if features_path else tasks.scoring_features(config, tables, as_of, bundle)
-    rows = {name: table["accepted"] for name, table in manifest["tables"].items()}
-    scored, surveys, warnings = score(config, features, bundle, as_of, rows, tables.get("customers"))
-    write_scores(config, scored, as_of, lineage, _run_id())
-    run = {
-        "as_of": as_of,
-        "flow_run_id": _run_id(),
-        **{k: lineage[k] for k in ("model_name", "model_version")},
-        "customers_scored": scored.height,
-        "high_risk": int((scored["risk_tier"] == "high").sum()),
-        "silent_dissatisfied": int(scored["silent_dissatisfied"].sum()),
-        **surveys,
-        "rejects": sum(t["rejected"] for t in manifest["tables"].values()),
-        "drift_summary": None,  # filled once monitoring exists
-        "started_at": started,
-        "finished_at": datetime.now(UTC),
-    }
-    record_score_run(config, run)
-    ingest_summary = ingest_summary or {"tables": manifest["tables"]}
-    markdown = publish_summary({**run, "as_of": as_of.isoformat()}, scored, ingest_summary, training_summary, warnings)
-    return {**run, "as_of": as_of.isoformat(), "started_at": started.isoformat(), "finished_at": run["finished_at"].isoformat(),
-            "mlflow_run_id": lineage["mlflow_run_id"], "summary_markdown": markdown, "warnings": warnings}
+    scored, surveys, warnings = score_tasks.score(config, features, bundle, as_of, counts, tables.get("customers"))
+    score_tasks.write_scores(config, scored, as_of, lineage, _run_id())
+    run = score_tasks.score_run(as_of, _run_id(), lineage, scored, surveys, counts, started)
+    score_tasks.record_score_run(config, run)
+    markdown = score_tasks.publish_summary(run, scored, ingested.tables if ingested else counts, trained, warnings)
+    return ScoreResult(run, lineage["mlflow_run_id"], markdown, warnings)
 
 
 @flow(name="monitor")
-def monitor(config_path: str, as_of: date | None = None, features_path: str | None = None) -> dict:
+def monitor(config_path: str, as_of: date | None = None, features_path: str | None = None) -> MonitorResult:
     """Drift of a scored date against the scoring version's training reference, estimated performance
     of its scores, realised performance of earlier dates whose horizon has passed; the verdict in
     score_runs.drift_summary. Fails (after writing) when drift reaches monitoring.drift.fail."""
@@ -163,8 +147,7 @@ def monitor(config_path: str, as_of: date | None = None, features_path: str | No
     markdown = monitor_tasks.publish_monitor_summary(as_of, version, verdict)
     monitor_tasks.raise_alarm(config, as_of, verdict)
     get_run_logger().info("monitor %s: drift %s; %s realised date(s)", as_of, verdict["status"], realised["as_of"].n_unique())
-    return {"as_of": as_of.isoformat(), "model_version": version, "status": verdict["status"], "drift_summary": verdict,
-            "summary_markdown": markdown, "feature_drift_rows": drift.height, "estimated_rows": estimated.height, "realised_dates": sorted(d.isoformat() for d in realised["as_of"].unique())}
+    return MonitorResult(as_of, version, verdict["status"], verdict, markdown, drift.height, estimated.height, sorted(realised["as_of"].unique()))
 
 
 def _features_file(config, as_of: date) -> str | None:
@@ -174,7 +157,7 @@ def _features_file(config, as_of: date) -> str | None:
 
 
 @flow(name="nightly")
-def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) -> dict:
+def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) -> NightlyResult:
     """ingest -> train (when asked, when there is no champion, when the last attempt is too old, or when
     the last monitor found drift or realised performance past its threshold) -> build_features (with
     the champion's columns) -> score -> monitor (which fails the run, after writing, on drift fail)."""
@@ -188,7 +171,6 @@ def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) 
         trained = train(config_path, as_of)
     tasks.require_champion(config, config_path)  # the gate may have refused the first model
     features = build_features(config_path, as_of)
-    scored = score_flow(config_path, as_of, features["path"], ingested, trained)
-    monitored = monitor(config_path, as_of, features["path"])
-    return {"as_of": as_of.isoformat(), "ingest": ingested, "train": trained, "train_reason": why, "features": features, "score": scored,
-            "monitor": monitored}
+    scored = score_flow(config_path, as_of, features.path, ingested, trained)
+    monitored = monitor(config_path, as_of, features.path)
+    return NightlyResult(as_of, ingested, trained, why, features, scored, monitored)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from flows.results import ScoreRun, TableCounts, TrainResult
+
 TOP_SILENT = 10
 
 
@@ -11,22 +13,22 @@ def _score(value) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def ingest_lines(ingest: dict) -> list[str]:
+def ingest_lines(tables: dict[str, TableCounts]) -> list[str]:
     lines = ["## Input", "", "| table | read | accepted | rejected |", "|---|---:|---:|---:|"]
-    for name, c in ingest["tables"].items():
-        lines.append(f"| {name} | {c['read']:,} | {c['accepted']:,} | {c['rejected']:,} |")
+    for name, c in tables.items():
+        lines.append(f"| {name} | {c.read:,} | {c.accepted:,} | {c.rejected:,} |")
     return [*lines, ""]
 
 
-def training_lines(training: dict) -> list[str]:
-    m = training["metrics"]
-    status = "promoted to champion" if training["promoted"] else "registered, not promoted"
+def training_lines(training: TrainResult) -> list[str]:
+    m = training.metrics
+    status = "promoted to champion" if training.promoted else "registered, not promoted"
     lines = [
         "## Training",
         "",
-        f"Version {training['version']} {status}: {training['reason']}.",
-        f"Split: train {training['split']['split_train_dates']}; validation {training['split']['split_valid_date']}; "
-        f"test {training['split']['split_test_date']}.",
+        f"Version {training.version} {status}: {training.reason}.",
+        f"Split: train {training.split['split_train_dates']}; validation {training.split['split_valid_date']}; "
+        f"test {training.split['split_test_date']}.",
         "",
         "| scorer | ROC-AUC | PR-AUC | lift at capacity | recall at capacity |",
         "|---|---:|---:|---:|---:|",
@@ -38,27 +40,27 @@ def training_lines(training: dict) -> list[str]:
                 f"{m[prefix + 'lift_at_capacity']:.2f} | {m[prefix + 'recall_at_capacity']:.1%} |"
             )
     lines += ["", f"Test base rate {m['test_base_rate']:.2%}; calibrated ECE {m['test_ece']:.4f} (raw {m['test_uncalibrated_ece']:.4f}); Brier {m['test_brier']:.4f}."]
-    for note in training.get("notes", []):
+    for note in training.notes:
         lines.append(f"- {note}")
     return [*lines, ""]
 
 
-def scoring_markdown(run: dict, scored: pl.DataFrame, ingest: dict | None, training: dict | None, warnings: list[str]) -> str:
+def scoring_markdown(run: ScoreRun, scored: pl.DataFrame, tables: dict[str, TableCounts] | None, training: TrainResult | None, warnings: list[str]) -> str:
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
-    lines = [f"# quietchurn run as of {run['as_of']}", ""]
-    if ingest:
-        lines += ingest_lines(ingest)
+    lines = [f"# quietchurn run as of {run.as_of}", ""]
+    if tables:
+        lines += ingest_lines(tables)
     if training:
         lines += training_lines(training)
     lines += [
         "## Scores",
         "",
-        f"Model **{run['model_name']} v{run['model_version']}** scored {run['customers_scored']:,} customers: "
+        f"Model **{run.model_name} v{run.model_version}** scored {run.customers_scored:,} customers: "
         f"{tiers.get('high', 0):,} high, {tiers.get('medium', 0):,} medium, {tiers.get('low', 0):,} low risk; "
-        f"**{run['silent_dissatisfied']:,} silent-dissatisfied**.",
+        f"**{run.silent_dissatisfied:,} silent-dissatisfied**.",
         "",
-        f"Survey response rate {(run['survey_response_rate'] or 0):.1%}; respondents' mean score {_score(run['respondent_score'])}, "
-        f"estimated for everyone (non-response corrected) {_score(run['estimated_population_score'])}.",
+        f"Survey response rate {(run.survey_response_rate or 0):.1%}; respondents' mean score {_score(run.respondent_score)}, "
+        f"estimated for everyone (non-response corrected) {_score(run.estimated_population_score)}.",
         "",
     ]
     for warning in warnings:

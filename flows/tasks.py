@@ -22,6 +22,7 @@ from features.relationship import skipped_notes
 from features.snapshots import build_scoring_frame, build_training_frame, data_starts, training_schema
 from features.sufficiency import CannotTrain, require_coverage, require_history
 from flows import workspace
+from flows.results import TrainResult
 from models.bundle import ModelBundle
 from models.train import TrainingInputs, TrainingResult, train_models
 from sources import time_bounds
@@ -155,7 +156,7 @@ def fit_models(config: Config, training: pl.DataFrame, invitations: pl.DataFrame
 
 
 @uncached_task(name="register-model")
-def register_model(config: Config, result: TrainingResult, training: pl.DataFrame, snapshot: str, as_of: date) -> dict:
+def register_model(config: Config, result: TrainingResult, training: pl.DataFrame, snapshot: str, as_of: date) -> TrainResult:
     """Log and register (not retried: a retried half-registration would leave a second version)."""
     from models.registry import log_and_register
 
@@ -163,15 +164,15 @@ def register_model(config: Config, result: TrainingResult, training: pl.DataFram
     manifest = workspace.read_manifest(Path(snapshot))
     ids = {"snapshot": snapshot, **{t: m["fingerprint"] for t, m in manifest["tables"].items()}}
     registered = log_and_register(config, result, test, snapshot_ids=ids, as_of=as_of, history=training)
-    return {
-        "run_id": registered.run_id,
-        "version": registered.version,
-        "promoted": registered.decision.promoted,
-        "reason": registered.decision.reason,
-        "notes": result.notes,
-        "metrics": result.metrics,
-        "split": result.split.as_params(),
-    }
+    return TrainResult(
+        run_id=registered.run_id,
+        version=str(registered.version),
+        promoted=registered.decision.promoted,
+        reason=registered.decision.reason,
+        notes=list(result.notes),
+        metrics=dict(result.metrics),
+        split=result.split.as_params(),
+    )
 
 
 @uncached_task(name="load-champion", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)

@@ -156,11 +156,12 @@ def test_run_summaries_print_as_tables_not_markdown(monkeypatch):
     from rich.console import Console
 
     import flows.cli
+    from flows.results import TableCounts
     from flows.summary import ingest_lines
 
     recorded = Console(width=120, record=True)
     monkeypatch.setattr(flows.cli, "console", recorded)
-    markdown = "\n".join(ingest_lines({"tables": {"events": {"read": 1200, "accepted": 1190, "rejected": 10}}}))
+    markdown = "\n".join(ingest_lines({"events": TableCounts(read=1200, accepted=1190, rejected=10)}))
     assert "|---|" in markdown  # what used to be printed as is
     flows.cli._print_summary(markdown)
     text = recorded.export_text()

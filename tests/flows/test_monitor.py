@@ -25,9 +25,9 @@ SCORES = {"churn_probability", "dissatisfaction_probability", "response_propensi
 
 def _train_and_crown(config_path) -> dict:
     trained = pipeline.train(str(config_path))
-    if not trained["promoted"]:
+    if not trained.promoted:
         config = load_config(config_path)
-        promote(client_for(config), config.registered_model_name, trained["version"])
+        promote(client_for(config), config.registered_model_name, trained.version)
     return trained
 
 
@@ -65,8 +65,8 @@ def test_training_stores_a_reference_of_every_feature_and_score(flow_config):
 def test_nightly_monitors_today_and_realises_only_matured_dates(monitored_world):
     path, config, today, matured, immature = monitored_world
     result = pipeline.nightly(str(path), today)
-    monitored = result["monitor"]
-    assert monitored["realised_dates"] == [matured.isoformat()]  # today and the date one day short are not
+    monitored = result.monitor
+    assert monitored.realised_dates == [matured]  # today and the date one day short are not
 
     sink = open_sink(config.sink)
     drift = sink.read_feature_drift()
@@ -74,7 +74,7 @@ def test_nightly_monitors_today_and_realises_only_matured_dates(monitored_world)
     assert drift["as_of"].unique().to_list() == [today]
     bundle = _champion(config)
     assert set(drift["feature"]) == set(bundle.features) | SCORES
-    assert drift["model_version"].unique().to_list() == [result["score"]["model_version"]]
+    assert drift["model_version"].unique().to_list() == [result.score.model_version]
     ranked = drift.filter(pl.col("importance_rank").is_not_null()).sort("importance_rank")
     assert ranked["importance_rank"].to_list() == list(range(1, len(bundle.features) + 1))
     assert set(drift["status"]) <= {"ok", "warn"} and (drift["value"] >= 0).all() and set(drift["metric"]) == {"psi"}
@@ -91,7 +91,7 @@ def test_nightly_monitors_today_and_realises_only_matured_dates(monitored_world)
 
     runs = sink.read_score_runs().filter(pl.col("as_of") == today)
     verdict = json.loads(runs["drift_summary"][0])
-    assert verdict["status"] == monitored["status"] == "ok"
+    assert verdict["status"] == monitored.status == "ok"
     assert verdict["failure"] is None and {"worst_features", "score_drift", "realised", "data_health"} <= set(verdict)
     assert [c["as_of"] for c in verdict["realised"]] == [matured.isoformat()]
     health = verdict["data_health"]
@@ -113,7 +113,7 @@ def test_monitoring_a_date_again_replaces_its_rows(monitored_world):
     mlflow.set_tracking_uri(f"sqlite:///{path.parent / 'another.db'}")  # a standalone run finds the config's store itself
     second = pipeline.monitor(str(path), today)
     assert (sink.read_feature_drift().height, sink.read_score_performance().height) == counts
-    assert first["realised_dates"] == [matured.isoformat()] and second["realised_dates"] == []  # evaluated once
+    assert first.realised_dates == [matured] and second.realised_dates == []  # evaluated once
     duplicated = sink.read_score_performance().select("as_of", "model_version", "kind", "metric").is_duplicated().any()
     assert not duplicated
 
@@ -172,8 +172,8 @@ def test_the_same_shift_only_warns_under_higher_fail_level(flow_config, tiny_wor
     pipeline.score_flow(str(path), today)
     feature = _most_important(config)
     result = pipeline.monitor(str(path), today, _shifted_features(config, tmp_path, today, feature))
-    assert result["status"] == "warn"
-    assert result["drift_summary"]["failure"] is None
+    assert result.status == "warn"
+    assert result.drift_summary["failure"] is None
     assert pipeline.tasks.needs_training.fn(config, False) is None
 
 
@@ -229,6 +229,6 @@ def test_monitoring_lands_in_postgresql(flow_config, tiny_world, postgres_dsn, m
         result = pipeline.monitor(str(path), today)
     sink = open_sink(config.sink)
     drift, performance = sink.read_feature_drift(), sink.read_score_performance()
-    assert drift.height == result["feature_drift_rows"] == len(_champion(config).features) + len(SCORES)
-    assert performance.height == result["estimated_rows"] and set(performance["kind"]) == {"estimated"}
-    assert json.loads(sink.read_score_runs()["drift_summary"][0])["status"] == result["status"]
+    assert drift.height == result.feature_drift_rows == len(_champion(config).features) + len(SCORES)
+    assert performance.height == result.estimated_rows and set(performance["kind"]) == {"estimated"}
+    assert json.loads(sink.read_score_runs()["drift_summary"][0])["status"] == result.status

@@ -22,9 +22,9 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 def _train_and_crown(config_path) -> dict:
     """Train once; on a world this small the gate may refuse, so crown by hand (what `model promote` does)."""
     trained = pipeline.train(str(config_path))
-    if not trained["promoted"]:
+    if not trained.promoted:
         config = load_config(config_path)
-        promote(client_for(config), config.registered_model_name, trained["version"])
+        promote(client_for(config), config.registered_model_name, trained.version)
     return trained
 
 
@@ -62,11 +62,11 @@ def test_nightly_scores_every_eligible_customer_with_lineage(flow_config):
     config = load_config(path)
     _train_and_crown(path)
     result = pipeline.nightly(str(path))
-    assert result["train"] is None and result["train_reason"] is None  # a fresh champion is not retrained
+    assert result.train is None and result.train_reason is None  # a fresh champion is not retrained
 
     sink = open_sink(config.sink)
     scores = sink.read_scores()
-    assert scores.height == result["score"]["customers_scored"] == result["features"]["rows"]
+    assert scores.height == result.score.customers_scored == result.features.rows
     assert_scores_hold_their_invariants(scores, capacity=50, silent_threshold=config.scoring.silent_threshold)
 
     client = client_for(config)
@@ -81,7 +81,7 @@ def test_nightly_scores_every_eligible_customer_with_lineage(flow_config):
     assert run["customers_scored"] == scores.height
     assert run["silent_dissatisfied"] == scores["silent_dissatisfied"].sum()
     assert run["high_risk"] == 50
-    assert json.loads(run["drift_summary"])["status"] == result["monitor"]["status"]  # filled by the monitor step
+    assert json.loads(run["drift_summary"])["status"] == result.monitor.status  # filled by the monitor step
     assert 0 < run["survey_response_rate"] <= 1
     assert run["estimated_population_score"] is not None
 
@@ -93,9 +93,9 @@ def test_rescoring_a_date_replaces_its_rows(flow_config):
     first = pipeline.score_flow(str(path))
     second = pipeline.score_flow(str(path))
     scores = open_sink(config.sink).read_scores()
-    assert scores.height == first["customers_scored"] == second["customers_scored"]
+    assert scores.height == first.customers_scored == second.customers_scored
     assert scores["customer_id"].n_unique() == scores.height
-    assert scores["flow_run_id"].unique().to_list() == [second["flow_run_id"]]
+    assert scores["flow_run_id"].unique().to_list() == [second.flow_run_id]
     assert open_sink(config.sink).read_score_runs().height == 2
 
 
@@ -113,7 +113,7 @@ def test_nightly_trains_only_when_asked_missing_or_stale(flow_config):
     # the last attempt finished 40 days ago: older than training.max_model_age_days (30)
     client = client_for(config)
     forty_days_ago = int((time.time() - 40 * 86400) * 1000)
-    client.set_terminated(trained["run_id"], end_time=forty_days_ago)
+    client.set_terminated(trained.run_id, end_time=forty_days_ago)
     assert "40 days old" in needs(config, False)
 
 
@@ -124,7 +124,7 @@ def test_scores_land_in_postgresql(flow_config, postgres_dsn, monkeypatch):
     _train_and_crown(path)
     result = pipeline.score_flow(str(path))
     scores = open_sink(config.sink).read_scores()
-    assert scores.height == result["customers_scored"]
+    assert scores.height == result.customers_scored
     assert_scores_hold_their_invariants(scores, capacity=50, silent_threshold=config.scoring.silent_threshold)
 
 
@@ -160,19 +160,19 @@ def test_ingest_streams_batches_into_one_snapshot_with_batch_independent_fingerp
     path = flow_config()
     config = load_config(path)
     whole = pipeline.ingest(str(path))
-    whole_manifest = workspace.read_manifest(Path(whole["snapshot"]))
-    whole_tables = {name: frame.collect() for name, frame in workspace.read_snapshot(Path(whole["snapshot"])).items()}
+    whole_manifest = workspace.read_manifest(Path(whole.snapshot))
+    whole_tables = {name: frame.collect() for name, frame in workspace.read_snapshot(Path(whole.snapshot)).items()}
 
     monkeypatch.setattr(sources, "BATCH_ROWS", 997)
     batched = pipeline.ingest(str(path))
-    assert batched["snapshot"] == whole["snapshot"] and batched["tables"] == whole["tables"]
-    manifest = workspace.read_manifest(Path(batched["snapshot"]))
+    assert batched.snapshot == whole.snapshot and batched.tables == whole.tables
+    manifest = workspace.read_manifest(Path(batched.snapshot))
     assert {t: m["fingerprint"] for t, m in manifest["tables"].items()} == {t: m["fingerprint"] for t, m in whole_manifest["tables"].items()}
-    for name, frame in workspace.read_snapshot(Path(batched["snapshot"])).items():
+    for name, frame in workspace.read_snapshot(Path(batched.snapshot)).items():
         assert_frame_equal(frame.collect(), whole_tables[name])
-    events = pq.ParquetFile(Path(batched["snapshot"]) / "events.parquet")
-    assert events.metadata.num_row_groups == -(-whole["tables"]["events"]["read"] // 997)  # one row group per batch
-    assert [p.name for p in (config.workspace / "snapshots").iterdir()] == [Path(whole["snapshot"]).name]  # no staging left
+    events = pq.ParquetFile(Path(batched.snapshot) / "events.parquet")
+    assert events.metadata.num_row_groups == -(-whole.tables["events"].read // 997)  # one row group per batch
+    assert [p.name for p in (config.workspace / "snapshots").iterdir()] == [Path(whole.snapshot).name]  # no staging left
 
 
 # --- refusals before any work -------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def test_an_as_of_before_the_data_is_refused_and_the_simulated_today_accepted(fl
     with pytest.raises(DataCoverageError, match="as-of 2017-01-01 is before the data: the first event is 2025-01-01"):
         pipeline.train(str(path), date(2017, 1, 1))
     _nothing_written(config, tmp_path)
-    assert pipeline.ingest(str(path))["as_of"] == tiny_world[1].isoformat()  # default as-of: the simulated today
+    assert pipeline.ingest(str(path)).as_of == tiny_world[1]  # default as-of: the simulated today
 
 
 def test_score_without_a_champion_fails_before_ingesting(flow_config, tmp_path):
@@ -239,12 +239,12 @@ def test_rejects_carry_the_as_of_and_reingesting_a_date_keeps_one_copy(flow_conf
     first = pipeline.ingest(str(path))
     second = pipeline.ingest(str(path))
     rejects = open_sink(config.sink).read_rejects()
-    assert first["rejects"] == second["rejects"] == rejects.height == 7
+    assert first.rejects == second.rejects == rejects.height == 7
     assert rejects["as_of"].unique().to_list() == [tiny_world[1]]
     assert rejects["flow_run_id"].n_unique() == 1  # the second run's rows replaced the first's
 
     tickets.write_parquet(data / "tickets.parquet")  # fixed at the source: the date's rejects go
-    assert pipeline.ingest(str(path))["rejects"] == 0
+    assert pipeline.ingest(str(path)).rejects == 0
     assert open_sink(config.sink).read_rejects().height == 0
 
 
@@ -262,9 +262,9 @@ def test_scoring_no_one_is_an_error_and_an_emptied_optional_table_warns(flow_con
     pl.read_parquet(no_tickets / "tickets.parquet").head(0).write_parquet(no_tickets / "tickets.parquet")
     empty_path = flow_config(source={"path": str(no_tickets)}, workspace=str(tmp_path / "workspace-no-tickets"))
     result = pipeline.score_flow(str(empty_path))
-    assert result["customers_scored"] > 0
-    assert any("table 'tickets' was present when model was trained but holds no rows now" in w for w in result["warnings"])
-    assert not any("'customers'" in w or "'events'" in w for w in result["warnings"])
+    assert result.customers_scored > 0
+    assert any("table 'tickets' was present when model was trained but holds no rows now" in w for w in result.warnings)
+    assert not any("'customers'" in w or "'events'" in w for w in result.warnings)
     runs = sink.read_score_runs().height
 
     # every subscription ended long before the as-of: no one is eligible, nothing is written
