@@ -150,7 +150,7 @@ class _Simulation:
         self.sv = survey_params(params.surveys, params.harshness)
         self.plan_price = np.asarray(params.population.plan_prices, dtype=np.float64).copy()
         sp, bp = params.support, params.billing
-        self.bad_days = (int(sp.bad_period[0] * days), int(sp.bad_period[1] * days))
+        self.bad_days = support.bad_days(sp, days) or (0, 0)
         self.price_increase_day = int(bp.price_increase_at * days)
         self.weekday0 = start.weekday()
         self.subscriptions, self.tickets, self.orders = Rows(), Rows(), Rows()
@@ -532,6 +532,8 @@ class _Simulation:
         traits, outages = harshness_truth(self.harsh, self.pop.size, self.start_us, purchase_rate, dropout_rate)
         self._write("ground_truth/traits", self._assemble("traits", traits, schema=TRUTH_SCHEMAS["traits"]))
         self._write("ground_truth/outages", self._assemble("outages", outages, schema=TRUTH_SCHEMAS["outages"]))
+        periods = support.support_period_truth(self.p.support, self.days, self.start_us)
+        self._write("ground_truth/support_periods", self._assemble("support_periods", periods, schema=TRUTH_SCHEMAS["support_periods"]))
 
     def _write_final_tables(self) -> None:
         st, pop = self.state, self.pop

@@ -18,7 +18,7 @@ from simulator.world import DEFAULT_START, WorldParams
 class World:
     today: date
     tables: dict[str, pl.DataFrame]  # the contract tables, as the pipeline would read them
-    truth: dict[str, pl.DataFrame]  # hidden ground truth: weekly, churn, churn_events, surveys, traits, outages
+    truth: dict[str, pl.DataFrame]  # hidden ground truth: weekly, churn, churn_events, surveys, traits, outages, support_periods
 
 
 class MemorySink:

@@ -19,6 +19,30 @@ TECHNICAL, BILLING, DELIVERY = (TICKET_CATEGORIES.index(c) for c in ("technical"
 LONG_WAIT_FACTOR = 3.0  # a wait above 3x the channel median counts as "long" in the ground truth
 
 
+def bad_days(sp: SupportParams, days: int) -> tuple[int, int] | None:
+    """The [first, end) day indexes of the company-wide period of worse support (None: there is none)."""
+    if sp.bad_period is None:
+        return None
+    return int(sp.bad_period[0] * days), int(sp.bad_period[1] * days)
+
+
+def support_period_truth(sp: SupportParams, days: int, start_us: int) -> dict[str, np.ndarray]:
+    """Columns of the ground-truth `support_periods` table: when support was worse, and by how much (empty when never)."""
+    period = bad_days(sp, days)
+    if period is None or period[1] <= period[0]:
+        return {}
+    one = np.ones(1)
+    return {
+        "started": np.array([start_us + period[0] * DAY_US], np.int64),
+        "ended": np.array([start_us + period[1] * DAY_US], np.int64),
+        "wait_multiplier": one * sp.bad_wait_multiplier,
+        "handoffs_multiplier": one * sp.bad_handoffs_multiplier,
+        "never_resolved_multiplier": one * sp.bad_never_resolved_multiplier,
+        "resolution_multiplier": one * sp.bad_resolution_multiplier,
+        "reopen_multiplier": one * sp.bad_reopen_multiplier,
+    }
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 

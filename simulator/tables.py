@@ -142,6 +142,10 @@ TRUTH_SCHEMAS: dict[str, pa.Schema] = {
     "outages": pa.schema(
         [("started_at", TS), ("ended_at", TS), ("region", pa.string()), ("plan", pa.string())]  # one of region/plan is null
     ),
+    "support_periods": pa.schema(  # company-wide periods of worse support: every ticket opened in [started_at, ended_at)
+        [("started_at", TS), ("ended_at", TS)]
+        + [(f"{knob}_multiplier", pa.float64()) for knob in ("wait", "handoffs", "never_resolved", "resolution", "reopen")]
+    ),
     "surveys": pa.schema(
         [
             ("survey_id", pa.string()),
@@ -309,6 +313,11 @@ LAYOUTS: dict[str, dict[str, Source]] = {
         "ended_at": Source("ended"),
         "region": Source("region", REGIONS, valid="by_region"),
         "plan": Source("plan", PLANS, valid="by_plan"),
+    },
+    "support_periods": {
+        "started_at": Source("started"),
+        "ended_at": Source("ended"),
+        **{f"{knob}_multiplier": Source(f"{knob}_multiplier") for knob in ("wait", "handoffs", "never_resolved", "resolution", "reopen")},
     },
     "survey_truth": {
         "survey_id": Source("#row", ids="S"),

@@ -103,7 +103,10 @@ class SupportParams:
     hours_per_handoff: float = 2.0  # every handoff adds a couple of hours
     resolution_log_sd: float = 1.3  # a long tail of multi-day tickets
     resolution_max_days: int = 20  # keeps delayed effects inside the simulator's ring buffer
-    bad_period: tuple[float, float] = (0.55, 0.71)  # share of the horizon with worse support (days 200-260 of 365)
+    # A company-wide period of worse support (a hiring freeze, a botched outsourcing, a peak season nobody
+    # staffed for): the same customers, the same problems, handled worse for ~2 months, as shares of the
+    # horizon (days 200-260 of 365); written to ground_truth/support_periods. None: support never worsens.
+    bad_period: tuple[float, float] | None = (0.55, 0.71)
     bad_wait_multiplier: float = 3.0  # understaffed: waits triple
     bad_handoffs_multiplier: float = 2.5  # and tickets bounce between agents
     bad_never_resolved_multiplier: float = 2.0  # and more fall through the cracks
