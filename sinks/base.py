@@ -1,4 +1,4 @@
-"""What every sink does, and the factory that picks one from `config.sink`.
+"""What every sink does (sinks/__init__.py picks the subclass that `sink.kind` names).
 
 A sink validates frames against docs/output-tables.md (sinks/schema.py) once, here, and leaves storage to its
 subclass: replace one date of scores (or of rejects) atomically, append rows, read tables back.
@@ -35,6 +35,11 @@ DEFAULT_LOCK_TIMEOUT_S = 30.0
 
 class Sink(ABC):
     """Where churn_scores, latest_churn_scores, score_runs, rejects, feature_drift and score_performance live."""
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: SinkConfig, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Sink:
+        """The sink `config` (the `sink` section) describes; `lock_timeout_s` bounds a wait for a file lock."""
 
     def write_scores(self, frame: pl.DataFrame, as_of: date) -> None:
         """Replace `as_of`'s rows in churn_scores with `frame`, atomically; latest_churn_scores follows."""
@@ -122,20 +127,3 @@ class Sink(ABC):
 
     @abstractmethod
     def _read_all(self, table: Table) -> pl.DataFrame: ...
-
-
-def open_sink(config: SinkConfig, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Sink:
-    """The sink `config` names. `lock_timeout_s` bounds the wait for DuckDB's single-writer file lock."""
-    if config.kind == "duckdb":
-        from sinks.duckdb_sink import DuckDBSink
-
-        return DuckDBSink(config.path, lock_timeout_s=lock_timeout_s)
-    if config.kind == "parquet":
-        from sinks.parquet_sink import ParquetSink
-
-        return ParquetSink(config.path)
-    if config.kind == "postgres":
-        from sinks.postgres_sink import PostgresSink
-
-        return PostgresSink(config.dsn(), db_schema=config.schema_)
-    raise ValueError(f"sink.kind: unknown sink {config.kind!r} (expected duckdb, postgres or parquet)")

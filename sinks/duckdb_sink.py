@@ -12,12 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
 from sinks.base import DEFAULT_LOCK_TIMEOUT_S, Sink
 from sinks.schema import CHURN_SCORES, FEATURE_DRIFT, LATEST_SCORES_VIEW, REJECTS, SCORE_PERFORMANCE, SCORE_RUNS, UTC_TIMESTAMP, Table
+
+if TYPE_CHECKING:
+    from configs.schema import SinkConfig
 
 _SQL_TYPES = {pl.Date: "DATE", pl.String: "VARCHAR", pl.Float64: "DOUBLE", pl.Int64: "BIGINT", pl.Boolean: "BOOLEAN"}
 _FIRST_RETRY_S, _LONGEST_RETRY_S = 0.05, 2.0
@@ -49,6 +53,10 @@ def _is_lock_conflict(error: duckdb.Error) -> bool:
 
 
 class DuckDBSink(Sink):
+    @classmethod
+    def from_config(cls, config: SinkConfig, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> DuckDBSink:
+        return cls(config.path, lock_timeout_s=lock_timeout_s)
+
     def __init__(self, path: Path | str, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s

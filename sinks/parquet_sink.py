@@ -20,17 +20,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from sinks.base import Sink
+from sinks.base import DEFAULT_LOCK_TIMEOUT_S, Sink
 from sinks.schema import CHURN_SCORES, LATEST_SCORES_VIEW, REJECTS, SCORE_RUNS, Table
+
+if TYPE_CHECKING:
+    from configs.schema import SinkConfig
 
 _PARTITION = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
 _PART_FILE = "part-0.parquet"
 
 
 class ParquetSink(Sink):
+    @classmethod
+    def from_config(cls, config: SinkConfig, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> ParquetSink:
+        return cls(config.path)
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
 

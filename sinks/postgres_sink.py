@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from typing import TYPE_CHECKING
 
 import adbc_driver_postgresql.dbapi as pg
 import polars as pl
 
-from sinks.base import Sink
+from sinks.base import DEFAULT_LOCK_TIMEOUT_S, Sink
 from sinks.schema import CHURN_SCORES, FEATURE_DRIFT, LATEST_SCORES_VIEW, REJECTS, SCORE_PERFORMANCE, SCORE_RUNS, UTC_TIMESTAMP, Table
+
+if TYPE_CHECKING:
+    from configs.schema import SinkConfig
 
 _SQL_TYPES = {pl.Date: "date", pl.String: "text", pl.Float64: "double precision", pl.Int64: "bigint", pl.Boolean: "boolean"}
 _UNDEFINED_TABLE, _INVALID_SCHEMA_NAME = "42P01", "3F000"
@@ -32,6 +36,10 @@ def _sql_type(dtype: pl.DataType) -> str:
 
 
 class PostgresSink(Sink):
+    @classmethod
+    def from_config(cls, config: SinkConfig, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> PostgresSink:
+        return cls(config.dsn(), db_schema=config.schema_)
+
     def __init__(self, dsn: str, *, db_schema: str = "quietchurn") -> None:
         self.dsn = dsn
         self.db_schema = db_schema
