@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from features.contract import ContractError
-from flows import monitor_tasks, score_tasks, tasks, workspace
+from flows import engine, monitor_tasks, score_tasks, tasks, workspace
 from flows.results import FeaturesResult, IngestResult, MonitorResult, NightlyResult, ScoreResult, TableCounts, TrainResult
 from flows.runtime import default_as_of
 from flows.tasks import PipelineError
@@ -114,8 +114,12 @@ def score_flow(
     bundle, lineage = tasks.load_champion(config)
     tables = tasks.read_snapshot(snapshot)
     counts = score_tasks.read_table_counts(snapshot)
-    features = tasks.read_features(features_path) if features_path else tasks.scoring_features(config, tables, as_of, bundle)
-    scored, surveys, warnings = score_tasks.score(config, features, bundle, as_of, counts, tables.get("customers"))
+    if config.engine.kind == "dask":  # features, predictions and reasons per customer bucket on the cluster (docs/scale.md)
+        rows = {name: c.accepted for name, c in counts.items()}
+        scored, surveys, warnings = engine.score_on_cluster(config, snapshot, features_path, as_of, bundle, lineage, rows, tables.get("customers"))
+    else:
+        features = tasks.read_features(features_path) if features_path else tasks.scoring_features(config, tables, as_of, bundle)
+        scored, surveys, warnings = score_tasks.score(config, features, bundle, as_of, counts, tables.get("customers"))
     score_tasks.write_scores(config, scored, as_of, lineage, _run_id())
     run = score_tasks.score_run(as_of, _run_id(), lineage, scored, surveys, counts, started)
     score_tasks.record_score_run(config, run)

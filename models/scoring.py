@@ -92,14 +92,24 @@ def reason_targets(ranked: pl.DataFrame, config: Config, has_satisfaction: bool)
     return ranked.with_columns(reason_source=source)
 
 
-def _attach_reasons(ranked: pl.DataFrame, features: pl.DataFrame, bundle: ModelBundle) -> pl.DataFrame:
+REASON_SCHEMA = {"customer_id": pl.String, **{f"reason_{i + 1}": pl.String for i in range(TOP_REASONS)}, "reasons": pl.String}
+
+
+def all_missing_features(features: pl.DataFrame, bundle: ModelBundle) -> set[str]:
+    """Model features missing for every row of ``features``: their table is gone, their missing value
+    means nothing, so they are never a reason. Over buckets, the whole population's set is the
+    intersection of the buckets' sets."""
+    return {f for f in bundle.features if f not in features.columns or features[f].null_count() == features.height}
+
+
+def explain_customers(targets: pl.DataFrame, features: pl.DataFrame, bundle: ModelBundle, unknown: set[str]) -> pl.DataFrame:
+    """reason_1..3 and reasons for ``targets`` (customer_id, reason_source), from the features of those
+    customers; per customer, so any subset of the population (a bucket) can be explained on its own."""
     catalog = {entry.name: entry for entry in (e if isinstance(e, FeatureSpec) else FeatureSpec(**e) for e in bundle.catalog)}
     decode = {col: {code: label for label, code in mapping.items()} for col, mapping in bundle.categorical_mappings.items()}
-    # missing for every eligible customer: the feature's table is gone, its missing value means nothing
-    unknown = {f for f in bundle.features if f not in features.columns or features[f].null_count() == features.height}
-    pieces = []
+    pieces = [pl.DataFrame(schema=REASON_SCHEMA)]
     for source, model in (("churn", bundle.churn), ("satisfaction", bundle.satisfaction)):
-        ids = ranked.filter(pl.col("reason_source") == source).select("customer_id")
+        ids = targets.filter(pl.col("reason_source") == source).select("customer_id")
         if ids.height == 0 or model is None:
             continue
         rows = ids.join(features, on="customer_id", how="left", maintain_order="left")
@@ -108,17 +118,30 @@ def _attach_reasons(ranked: pl.DataFrame, features: pl.DataFrame, bundle: ModelB
         pieces.append(
             pl.DataFrame(
                 {"customer_id": ids["customer_id"], **{f"reason_{i + 1}": [t[i] for t in texts] for i in range(TOP_REASONS)}, "reasons": payloads},
-                schema={"customer_id": pl.String, **{f"reason_{i + 1}": pl.String for i in range(TOP_REASONS)}, "reasons": pl.String},
+                schema=REASON_SCHEMA,
             )
         )
-    empty = pl.DataFrame(schema={"customer_id": pl.String, **{f"reason_{i + 1}": pl.String for i in range(TOP_REASONS)}, "reasons": pl.String})
-    return ranked.join(pl.concat([empty, *pieces]), on="customer_id", how="left")
+    return pl.concat(pieces)
 
 
-def score_customers(
-    features: pl.DataFrame, bundle: ModelBundle, config: Config, as_of: date, columns: ScoreColumns = ScoreColumns()
-) -> pl.DataFrame:
-    """The ``churn_scores`` rows for one as-of date, most at risk first (lineage columns are added by the flow)."""
+def _attach_reasons(ranked: pl.DataFrame, features: pl.DataFrame, bundle: ModelBundle) -> pl.DataFrame:
+    targets = ranked.filter(pl.col("reason_source").is_not_null()).select("customer_id", "reason_source")
+    reasons = explain_customers(targets, features, bundle, all_missing_features(features, bundle))
+    return ranked.join(reasons, on="customer_id", how="left")
+
+
+OUTPUT_COLUMNS = (
+    "as_of", "customer_id", "churn_probability", "risk_rank", "risk_percentile", "risk_tier",
+    "dissatisfaction_probability", "survey_status", "last_survey_score", "silent_dissatisfied", "silent_rank",
+    "reason_1", "reason_2", "reason_3", "reason_source", "reasons", "value_at_risk",
+)
+
+
+def customer_scores(features: pl.DataFrame, bundle: ModelBundle, config: Config, columns: ScoreColumns = ScoreColumns()) -> pl.DataFrame:
+    """The per-customer part of scoring: probabilities, survey status, last score and value at risk.
+
+    Each row depends on that customer's features only, so buckets of customers can be scored apart
+    and concatenated; ranks, tiers and flags need the whole population (:func:`rank_and_flag`)."""
     predictions = bundle.predict(features)
     base = pl.DataFrame(
         {
@@ -133,22 +156,42 @@ def score_customers(
     )
     value_column = config.scoring.value_column
     if value_column and value_column in features.columns:
-        base = base.with_columns(value_at_risk=pl.col("churn_probability") * features[value_column].cast(pl.Float64))
-    else:
-        base = base.with_columns(value_at_risk=pl.lit(None, pl.Float64))
+        return base.with_columns(value_at_risk=pl.col("churn_probability") * features[value_column].cast(pl.Float64))
+    return base.with_columns(value_at_risk=pl.lit(None, pl.Float64))
+
+
+def finish_scores(ranked: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """The churn_scores columns in their order, most at risk first."""
+    return ranked.with_columns(as_of=pl.lit(as_of, pl.Date)).select(*OUTPUT_COLUMNS).sort("risk_rank")
+
+
+def score_customers(
+    features: pl.DataFrame, bundle: ModelBundle, config: Config, as_of: date, columns: ScoreColumns = ScoreColumns()
+) -> pl.DataFrame:
+    """The ``churn_scores`` rows for one as-of date, most at risk first (lineage columns are added by the flow)."""
+    base = customer_scores(features, bundle, config, columns)
     ranked = reason_targets(rank_and_flag(base, config), config, bundle.satisfaction is not None)
-    scored = _attach_reasons(ranked, features, bundle)
-    return scored.with_columns(as_of=pl.lit(as_of, pl.Date)).select(
-        "as_of", "customer_id", "churn_probability", "risk_rank", "risk_percentile", "risk_tier",
-        "dissatisfaction_probability", "survey_status", "last_survey_score", "silent_dissatisfied", "silent_rank",
-        "reason_1", "reason_2", "reason_3", "reason_source", "reasons", "value_at_risk",
-    ).sort("risk_rank")
+    return finish_scores(_attach_reasons(ranked, features, bundle), as_of)
 
 
-def survey_summary(features: pl.DataFrame, scored: pl.DataFrame, bundle: ModelBundle) -> dict[str, float | None]:
+def respondent_propensities(features: pl.DataFrame, scores: pl.DataFrame, bundle: ModelBundle) -> pl.DataFrame:
+    """customer_id, last_survey_score and P(answers when asked) of the respondents among ``scores``
+    (per customer: a bucket's respondents can be computed apart); empty without a satisfaction model."""
+    respondents = scores.filter((pl.col("survey_status") == "responded") & pl.col("last_survey_score").is_not_null()).select(
+        "customer_id", "last_survey_score"
+    )
+    if respondents.height == 0 or bundle.satisfaction is None:
+        return respondents.with_columns(response_propensity=pl.lit(None, pl.Float64)).clear()
+    model_columns = features.select("customer_id", *(f for f in bundle.features if f in features.columns))
+    rows = respondents.select("customer_id").join(model_columns, on="customer_id", how="left", maintain_order="left")
+    return respondents.with_columns(response_propensity=pl.Series(bundle.response_propensity(rows), dtype=pl.Float64))
+
+
+def summarise_surveys(scores: pl.DataFrame, propensities: pl.DataFrame) -> dict[str, float | None]:
     """Among the eligible: the response rate of those asked, the respondents' mean last score, and
-    its non-response-corrected estimate for everyone (Hájek, weights 1 / response propensity)."""
-    status = scored.select("customer_id", "survey_status", "last_survey_score")
+    its non-response-corrected estimate for everyone (Hájek, weights 1 / response propensity).
+    Respondents are taken in customer_id order, so the sums do not depend on how rows were split."""
+    status = scores.select("customer_id", "survey_status", "last_survey_score").sort("customer_id")
     asked = status.filter(pl.col("survey_status") != "not_asked").height
     respondents = status.filter((pl.col("survey_status") == "responded") & pl.col("last_survey_score").is_not_null())
     out: dict[str, float | None] = {
@@ -156,12 +199,15 @@ def survey_summary(features: pl.DataFrame, scored: pl.DataFrame, bundle: ModelBu
         "respondent_score": respondents["last_survey_score"].mean() if respondents.height else None,
         "estimated_population_score": None,
     }
-    if respondents.height and bundle.satisfaction is not None:
-        model_columns = features.select("customer_id", *(f for f in bundle.features if f in features.columns))
-        rows = respondents.select("customer_id").join(model_columns, on="customer_id", how="left", maintain_order="left")
-        propensity = bundle.response_propensity(rows)
-        out["estimated_population_score"] = hajek_mean(respondents["last_survey_score"].to_numpy(), propensity)
+    if propensities.height:
+        weighted = propensities.sort("customer_id")
+        out["estimated_population_score"] = hajek_mean(weighted["last_survey_score"].to_numpy(), weighted["response_propensity"].to_numpy())
     return out
+
+
+def survey_summary(features: pl.DataFrame, scored: pl.DataFrame, bundle: ModelBundle) -> dict[str, float | None]:
+    """:func:`summarise_surveys` of one frame holding every eligible customer."""
+    return summarise_surveys(scored, respondent_propensities(features, scored, bundle))
 
 
 def input_warnings(bundle: ModelBundle, rows: dict[str, int], customers: pl.DataFrame | pl.LazyFrame | None) -> list[str]:
