@@ -82,7 +82,7 @@ class StagedSnapshot:
 def stage_snapshot(config: Config, as_of: date) -> StagedSnapshot:
     """Read and validate every configured table batch by batch, writing accepted rows straight into a
     staging folder: memory holds one batch, not the tables."""
-    stager = workspace.SnapshotStager(workspace.snapshot_dir(config, as_of))
+    stager = workspace.SnapshotStager(workspace.snapshot_dir(config, as_of), config.engine.partitions)
     try:
         return StagedSnapshot(stager, stream_tables(config, stager.append), None)
     except RejectLimitError as exc:
