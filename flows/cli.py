@@ -306,6 +306,30 @@ def scores(
     print_scores(console, frame, top, silent_only)
 
 
+@app.command()
+def report(
+    config: ConfigOption,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="DATE", help="Report on this scored date, YYYY-MM-DD (default: the newest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <workspace>/reports/report-<date>.html).", dir_okay=False)] = None,
+) -> None:
+    """Write the morning report: one self-contained HTML page (risk, silent list with reasons, drift, performance over time, data health).
+
+    Reads the sink's tables only; the page loads nothing from the network. Every nightly writes one too (docs/report.md).
+
+    Examples:
+
+    ```sh
+    quietchurn report --config configs/demo.yaml
+    quietchurn report --config configs/demo.yaml --as-of 2026-01-01 --out /tmp/morning.html
+    ```
+    """
+    from flows.report_tasks import write_report
+
+    cfg = _load(config, sink=True)
+    written = write_report(cfg, _parse_date(as_of), out)
+    console.print(f"Morning report for {written.as_of} written to {written.path}", highlight=False, soft_wrap=True)
+
+
 run_app = typer.Typer(
     help="""Run one flow now, locally (Prefect's temporary local API unless PREFECT_API_URL is set).
 

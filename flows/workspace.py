@@ -31,6 +31,11 @@ def features_path(config: Config, as_of: date) -> Path:
     return config.workspace / "features" / f"as_of={as_of.isoformat()}.parquet"
 
 
+def report_path(config: Config, as_of: date) -> Path:
+    """The morning report of a date (docs/report.md): ``<workspace>/reports/report-<as_of>.html``."""
+    return config.workspace / "reports" / f"report-{as_of.isoformat()}.html"
+
+
 @dataclass
 class SnapshotStager:
     """A snapshot written table by table, batch by batch, into a staging folder beside ``target``;
