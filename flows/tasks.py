@@ -152,7 +152,10 @@ def training_frames(config: Config, tables, as_of: date) -> tuple[pl.DataFrame, 
 
 @uncached_task(name="fit-models")
 def fit_models(config: Config, training: pl.DataFrame, invitations: pl.DataFrame | None, inputs: TrainingInputs) -> TrainingResult:
-    return train_models(training, inputs, config, invitations)
+    from flows.train_engine import booster_fit
+
+    with booster_fit(config.engine, get_run_logger()) as fit_booster:  # a Dask cluster with engine.kind dask
+        return train_models(training, inputs, config, invitations, fit_booster=fit_booster)
 
 
 @uncached_task(name="register-model")

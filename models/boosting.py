@@ -45,6 +45,12 @@ def to_matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
     return frame.select(present).to_numpy().astype(np.float64, copy=False)
 
 
+def booster_params(*, seed: int, params: dict[str, object] | None, metric: str, monotone: list[int] | None) -> dict[str, object]:
+    """The parameters a fit runs with: our defaults, the stopping metric and seed, constraints, then ``params``."""
+    constraints = {"monotone_constraints": list(monotone)} if monotone is not None and any(monotone) else {}
+    return {**DEFAULT_PARAMS, "metric": metric, "seed": seed, **constraints, **(params or {})}
+
+
 def train_booster(
     X: np.ndarray,
     y: np.ndarray,
@@ -65,8 +71,7 @@ def train_booster(
     ``monotone`` (one of -1/0/+1 per feature) forbids the model from bending the score against a
     feature's known direction; explicit ``params`` still win.
     """
-    constraints = {"monotone_constraints": list(monotone)} if monotone is not None and any(monotone) else {}
-    merged = {**DEFAULT_PARAMS, "metric": metric, "seed": seed, **constraints, **(params or {})}
+    merged = booster_params(seed=seed, params=params, metric=metric, monotone=monotone)
     train_set = lgb.Dataset(X, label=y, weight=weight, feature_name=features, categorical_feature=categorical, free_raw_data=False)
     callbacks = [lgb.log_evaluation(0)]
     valid_sets = []

@@ -50,13 +50,16 @@ class ChurnModel:
         self.num_boost_round = num_boost_round
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: np.ndarray, raw_out_of_fold: np.ndarray, y_out_of_fold: np.ndarray) -> ChurnModel:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, raw_out_of_fold: np.ndarray, y_out_of_fold: np.ndarray, *, fit_booster=train_booster
+    ) -> ChurnModel:
         """Boost ``num_boost_round`` rounds on all of X; calibrate on scores of models that never saw their rows.
 
         The final model's own training scores would be overconfident; out-of-fold scores come from
-        the same setting fitted on less history, the closest honest stand-in.
+        the same setting fitted on less history, the closest honest stand-in. ``fit_booster`` is
+        where the trees grow: ``train_booster`` here, or ``models.distributed.ClusterFit`` on Dask.
         """
-        self.booster_: lgb.Booster = train_booster(
+        self.booster_: lgb.Booster = fit_booster(
             X, y, self.features, self.categorical,
             seed=self.random_state, params=self.params, monotone=self.monotone, num_boost_round=self.num_boost_round,
         )

@@ -49,9 +49,10 @@ class SatisfactionModel:
         self.dissatisfied_cut = dissatisfied_cut
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, responded: np.ndarray, score: np.ndarray) -> SatisfactionModel:
+    def fit(self, X: np.ndarray, responded: np.ndarray, score: np.ndarray, *, fit_booster=train_booster) -> SatisfactionModel:
+        """``fit_booster``: ``train_booster`` here, or ``models.distributed.ClusterFit`` on Dask."""
         responded = np.asarray(responded, dtype=bool)
-        self.response_booster_: lgb.Booster = train_booster(
+        self.response_booster_: lgb.Booster = fit_booster(
             X, responded.astype(int), self.features, self.categorical, seed=self.random_state,
             params=RESPONSE_PARAMS, metric="binary_logloss", num_boost_round=RESPONSE_ROUNDS,
         )
@@ -61,7 +62,7 @@ class SatisfactionModel:
         weight = weight / weight.mean()
         y = (scores <= self.dissatisfied_cut).astype(int)
         train, valid, test = _time_order_split(len(y), (0.7, 0.15))
-        self.booster_: lgb.Booster = train_booster(
+        self.booster_: lgb.Booster = fit_booster(
             Xr[train], y[train], self.features, self.categorical, seed=self.random_state,
             weight=weight[train], valid=(Xr[valid], y[valid]), valid_weight=weight[valid], metric="binary_logloss",
         )

@@ -18,7 +18,7 @@ import polars as pl
 from configs import Config
 from features.sufficiency import CannotTrain, label_problem
 from models.baselines import LogisticBaseline, recency_score, survey_score
-from models.boosting import to_matrix
+from models.boosting import to_matrix, train_booster
 from models.bundle import ModelBundle
 from models.backtest import SELECTION_METRIC, Backtest, candidate_monotone, candidate_params, fold_metric, paired_difference, run_backtest
 from models.churn import ChurnModel
@@ -63,8 +63,13 @@ def evaluate_on_test(test: pl.DataFrame, scores: dict[str, np.ndarray], capacity
     return out
 
 
-def train_churn(training: pl.DataFrame, spec: TrainingInputs, config: Config) -> tuple[ChurnModel, TimeSplit, dict, Backtest]:
-    """Choose a setting by walk-forward backtest, then refit it on every snapshot before the test one."""
+def train_churn(
+    training: pl.DataFrame, spec: TrainingInputs, config: Config, fit_booster=train_booster
+) -> tuple[ChurnModel, TimeSplit, dict, Backtest]:
+    """Choose a setting by walk-forward backtest, then refit it on every snapshot before the test one.
+
+    The backtest's fits (samples of at most training.backtest.max_rows) run here; the refit on all
+    history runs on ``fit_booster`` (the cluster's with engine.kind dask, docs/scale.md)."""
     dates = training["as_of"].unique().sort().to_list()
     split = split_by_time(dates, config.churn.horizon_days + config.churn.grace_days)
     # checked before any fit: a fit on one class fails deep in LightGBM or the calibrator
@@ -87,7 +92,7 @@ def train_churn(training: pl.DataFrame, spec: TrainingInputs, config: Config) ->
         random_state=config.training.seed,
     ).fit(
         to_matrix(parts["train"], spec.features), _labels(parts["train"]),
-        backtest.scores["model"].to_numpy(), _labels(backtest.scores),
+        backtest.scores["model"].to_numpy(), _labels(backtest.scores), fit_booster=fit_booster,
     )
     return model, split, parts, backtest
 
@@ -110,7 +115,7 @@ def backtest_metrics(backtest: Backtest, config: Config) -> dict[str, float]:
     return out
 
 
-def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, config: Config, notes: list[str]):
+def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, config: Config, notes: list[str], fit_booster=train_booster):
     """Response + satisfaction models from invitations (features as of each invitation)."""
     if surveys is None or surveys.height == 0:
         notes.append("no surveys table: no satisfaction model was possible; dissatisfaction_probability is null")
@@ -125,7 +130,7 @@ def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, confi
     score = surveys["score"].fill_null(np.nan).to_numpy()
     model = SatisfactionModel(
         spec.features, spec.categorical, dissatisfied_cut=config.survey.dissatisfied_cut, random_state=config.training.seed
-    ).fit(X, responded, score)
+    ).fit(X, responded, score, fit_booster=fit_booster)
     recent = (surveys["sent_at"] >= surveys["sent_at"].max() - timedelta(days=SCORE_WINDOW_DAYS)).to_numpy()
     respondent, population = model.population_scores(X[recent], responded[recent], score[recent])
     return model, {
@@ -137,10 +142,14 @@ def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, confi
     }
 
 
-def train_models(training: pl.DataFrame, spec: TrainingInputs, config: Config, surveys: pl.DataFrame | None = None) -> TrainingResult:
-    """Train everything on ``training`` (as_of, customer_id, features, churned) and evaluate out of time."""
+def train_models(
+    training: pl.DataFrame, spec: TrainingInputs, config: Config, surveys: pl.DataFrame | None = None, fit_booster=train_booster
+) -> TrainingResult:
+    """Train everything on ``training`` (as_of, customer_id, features, churned) and evaluate out of time.
+
+    ``fit_booster`` grows the final boosters (``models.distributed.ClusterFit`` on a Dask cluster)."""
     notes: list[str] = []
-    churn, split, parts, backtest = train_churn(training, spec, config)
+    churn, split, parts, backtest = train_churn(training, spec, config, fit_booster)
     notes.extend(backtest.notes)
     test = parts["test"]
     X_test = to_matrix(test, spec.features)
@@ -170,7 +179,7 @@ def train_models(training: pl.DataFrame, spec: TrainingInputs, config: Config, s
     metrics["best_iteration"] = float(churn.best_iteration_)
     metrics |= backtest_metrics(backtest, config)
 
-    satisfaction, sat_metrics = train_satisfaction(surveys, spec, config, notes)
+    satisfaction, sat_metrics = train_satisfaction(surveys, spec, config, notes, fit_booster)
     metrics |= sat_metrics
 
     bundle = ModelBundle(
