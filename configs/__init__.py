@@ -51,8 +51,8 @@ def _absolute_sqlite(uri: str | None, base: Path) -> str | None:
 def _resolve_paths(config: Config, base: Path) -> Config:
     """Relative paths resolve against the working directory at load time, once."""
 
-    def absolute(path: Path | None) -> Path | None:
-        return None if path is None else (base / path).resolve()
+    def absolute(path: Path | str | None) -> Path | str | None:
+        return path if path is None or isinstance(path, str) else (base / path).resolve()  # a URL (text) stays as written
 
     return config.model_copy(
         update={

@@ -12,7 +12,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 TableName = Literal["customers", "events", "subscriptions", "tickets", "orders", "billing", "surveys"]
 
@@ -39,9 +39,21 @@ def read_secret(env_var: str | None, key_path: str) -> str:
     return value
 
 
+def _path_or_url(value: object) -> object:
+    """A URL (``s3://bucket/data``) stays text, anything else becomes a Path (Path would fold the '//')."""
+    if isinstance(value, str):
+        return value if is_url(value) else Path(value)
+    return value
+
+
+def is_url(path: object) -> bool:
+    return isinstance(path, str) and "://" in path
+
+
 class SourceConfig(_Strict):
     kind: Literal["files", "duckdb", "postgres"] = "files"
-    path: Path | None = None
+    # a folder, a DuckDB file, or for files a URL polars reads (s3://, gs://, az://, file://; docs/input-contract.md)
+    path: Annotated[Path | str | None, BeforeValidator(_path_or_url)] = None
     dsn_env: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
     timezone: str = "UTC"
@@ -56,6 +68,8 @@ class SourceConfig(_Strict):
     def _where_to_read(self) -> SourceConfig:
         if self.kind in ("files", "duckdb") and self.path is None:
             raise ValueError(f"source.path is required when source.kind is {self.kind!r}")
+        if self.kind == "duckdb" and is_url(self.path):
+            raise ValueError(f"source.path: a DuckDB source is a local file, got the URL {self.path!r} (URLs work with source.kind: files)")
         if self.kind == "postgres" and not self.dsn_env:
             raise ValueError("source.dsn_env is required when source.kind is 'postgres' (the DSN comes from the environment)")
         return self

@@ -44,7 +44,7 @@ def use_workspace_prefect_home(config: Config) -> Path | None:
 
 def simulated_today(config: Config) -> date | None:
     """The simulated 'today' when the source is a simulator's output folder, else None."""
-    if config.source.kind != "files" or config.source.path is None:
+    if config.source.kind != "files" or not isinstance(config.source.path, Path):  # a URL source is never the simulator's
         return None
     manifest = config.source.path / "simulation.json"
     if not manifest.is_file():

@@ -1,4 +1,11 @@
-"""Tables as files in a folder: ``<table>.parquet`` or ``<table>.csv`` (docs/input-contract.md)."""
+"""Tables as files in a folder: ``<table>.parquet``, ``<table>.csv``, or a folder ``<table>/`` of
+Parquet files in any hive partitioning (``<table>/month=2025-06/part-0.parquet``: the partition
+keys come back as columns), read lazily (docs/input-contract.md, 'Partitioned tables').
+
+``source.path`` is a local folder or a URL that polars reads natively (``s3://``, ``gs://``,
+``az://``, ``file://``); credentials come from that store's usual environment variables, never
+from the config.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ from sources.base import Bounds, Source, TableReader
 
 _FILE_SUFFIXES = (".parquet", ".csv")
 
+Location = Path | str  # a local path, or a URL (text: Path would fold its '//')
+
 
 class FileSource(Source):
     what_is_missing = "no table or file"
@@ -32,20 +41,38 @@ class FileSource(Source):
                 continue
             pii = source.pii.get(table, [])
             with _unreadable(path):
-                readers[table] = _parquet_reader(path, pii) if path.suffix == ".parquet" else _csv_reader(path, table, source, pii)
-        found = sorted(p.name for p in source.path.iterdir() if p.suffix in _FILE_SUFFIXES) if source.path.is_dir() else []
-        return readers, found
+                if _is_csv(path):
+                    readers[table] = _csv_reader(path, table, source, pii)
+                elif isinstance(path, Path) and path.is_file():
+                    readers[table] = _parquet_reader(path, pii)
+                else:
+                    readers[table] = _dataset_reader(path, pii)
+        return readers, self._listing()
 
-    def _find(self, name: str) -> Path | None:
-        return next((p for p in _file_candidates(self.config.path, name) if p.is_file()), None)
+    def _find(self, name: str) -> Location | None:
+        """The table's folder of Parquet files, else its .parquet or .csv file; None when there is none."""
+        root = self.config.path
+        if isinstance(root, str):
+            return next((location for location in _url_candidates(root, name) if _readable(location)), None)
+        folder = root / name
+        if not name.endswith(_FILE_SUFFIXES) and folder.is_dir() and next(folder.rglob("*.parquet"), None) is not None:
+            return folder
+        return next((p for p in _file_candidates(root, name) if p.is_file()), None)
+
+    def _listing(self) -> list[str]:
+        root = self.config.path
+        if isinstance(root, str) or not root.is_dir():
+            return []  # a bucket is not listed: the message names what was looked for
+        tables = [p for p in root.iterdir() if p.suffix in _FILE_SUFFIXES or (p.is_dir() and next(p.rglob("*.parquet"), None) is not None)]
+        return sorted(p.name + ("/" if p.is_dir() else "") for p in tables)
 
     def _time_bounds(self, name: str, column: str) -> Bounds | None:
-        """A lazy min/max over the file. CSV text is compared as written, which orders ISO 8601 times correctly."""
+        """A lazy min/max over the file(s). CSV text is compared as written, which orders ISO 8601 times correctly."""
         path = self._find(name)
         if path is None:
             return None
-        scan = pl.scan_parquet(path) if path.suffix == ".parquet" else pl.scan_csv(path, infer_schema_length=0)
         try:
+            scan = pl.scan_csv(path, infer_schema_length=0) if _is_csv(path) else _scan_parquet(path)
             found = scan.collect_schema().get(column)
             if found is None:
                 return None
@@ -57,9 +84,11 @@ class FileSource(Source):
             return None  # an unreadable file (malformed CSV, damaged Parquet) is ingest's to name, with file and line
 
     def where(self, name: str) -> str:
-        files = " or ".join(p.name for p in _file_candidates(self.config.path, name))
-        absent = "" if self.config.path.is_dir() else " (the folder does not exist)"
-        return f"{files} in {self.config.path}{absent}"
+        root = self.config.path
+        folder = [] if name.endswith(_FILE_SUFFIXES) else [f"a folder {name}/ of Parquet files"]
+        files = " or ".join([p.name for p in _file_candidates(Path("."), name)] + folder)
+        absent = "" if isinstance(root, str) or root.is_dir() else " (the folder does not exist)"
+        return f"{files} in {root}{absent}"
 
     def place(self) -> str:
         return str(self.config.path)
@@ -77,7 +106,48 @@ def _parquet_reader(path: Path, pii: list[str]) -> TableReader:
     return TableReader(base.schema_of(schema.empty_table().select(columns)), batches, str(path))
 
 
-def _csv_reader(path: Path, table: str, source: SourceConfig, pii: list[str]) -> TableReader:
+def _dataset_reader(location: Location, pii: list[str]) -> TableReader:
+    """A folder of Parquet files (hive partition keys become columns), or a Parquet file at a URL."""
+    scan = _scan_parquet(location)
+    schema = scan.collect_schema()
+    columns = [name for name in schema.names() if name not in pii]
+    scan = scan.select(columns)
+
+    def batches() -> Iterator[pl.DataFrame]:
+        with _unreadable(location):
+            yield from scan.collect_batches(chunk_size=base.BATCH_ROWS, lazy=True)
+
+    return TableReader(pl.Schema({name: schema[name] for name in columns}), batches, str(location))
+
+
+def _scan_parquet(location: Location) -> pl.LazyFrame:
+    if str(location).endswith(".parquet"):
+        return pl.scan_parquet(location)
+    # every Parquet file below the folder, in path order; other files (_SUCCESS, .crc) are not rows
+    return pl.scan_parquet(f"{str(location).rstrip('/')}/**/*.parquet", hive_partitioning=True)
+
+
+def _is_csv(location: Location) -> bool:
+    return str(location).endswith(".csv")
+
+
+def _url_candidates(root: str, name: str) -> list[str]:
+    root = root.rstrip("/")
+    if name.endswith(_FILE_SUFFIXES):
+        return [f"{root}/{name}"]
+    return [f"{root}/{name}", f"{root}/{name}.parquet", f"{root}/{name}.csv"]
+
+
+def _readable(location: str) -> bool:
+    """Whether a URL holds the table: its schema can be read (a store has no folders to test for)."""
+    try:
+        (pl.scan_csv(location, n_rows=0) if _is_csv(location) else _scan_parquet(location)).collect_schema()
+    except (pl.exceptions.PolarsError, OSError):
+        return False
+    return True
+
+
+def _csv_reader(path: Location, table: str, source: SourceConfig, pii: list[str]) -> TableReader:
     scan = _scan_csv(path, table, source).drop(pii, strict=False)
 
     def batches() -> Iterator[pl.DataFrame]:
@@ -88,7 +158,7 @@ def _csv_reader(path: Path, table: str, source: SourceConfig, pii: list[str]) ->
 
 
 @contextmanager
-def _unreadable(path: Path) -> Iterator[None]:
+def _unreadable(path: Location) -> Iterator[None]:
     """A file the reader cannot parse becomes an UnreadableSourceError naming it (and the line, for
     CSV). An OSError with an errno is the system's (a disk, a mount) and may heal: it stays as it is."""
     try:
@@ -96,11 +166,13 @@ def _unreadable(path: Path) -> Iterator[None]:
     except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise
-        kind = "Parquet" if path.suffix == ".parquet" else "CSV"
-        detail = (_csv_problems(path) if kind == "CSV" else "") or (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+        kind = "CSV" if _is_csv(path) else "Parquet"
+        what = "file" if kind == "CSV" or str(path).endswith(".parquet") else "dataset (folder of files)"
+        local_csv = kind == "CSV" and isinstance(path, Path)
+        detail = (_csv_problems(path) if local_csv else "") or (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
         hint = "export the file again" if kind == "Parquet" else "fix or remove the line(s), or export the file again with quoting"
         raise UnreadableSourceError(
-            f"{path}: cannot read this {kind} file: {detail}; {hint} (see docs/input-contract.md, 'Unreadable files')"
+            f"{path}: cannot read this {kind} {what}: {detail}; {hint} (see docs/input-contract.md, 'Unreadable files')"
         ) from exc
 
 
@@ -132,7 +204,7 @@ def _file_candidates(folder: Path, name: str) -> list[Path]:
     return [folder / f"{name}{suffix}" for suffix in _FILE_SUFFIXES]
 
 
-def _scan_csv(path: Path, table: str, source: SourceConfig) -> pl.LazyFrame:
+def _scan_csv(path: Location, table: str, source: SourceConfig) -> pl.LazyFrame:
     # CSV has no types: contract columns stay text and are parsed by the contract (ids keep
     # their leading zeros); attributes are inferred from the whole file
     mapping = source.columns.get(table, {})

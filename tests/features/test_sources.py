@@ -194,7 +194,7 @@ def test_csv_contract_columns_stay_text_until_the_contract_parses_them(make_conf
 
 @pytest.mark.parametrize(
     ("kind", "looked_in"),
-    [("files", "events.parquet or events.csv in"), ("duckdb", "table main.events in")],
+    [("files", "events.parquet or events.csv or a folder events/ of Parquet files in"), ("duckdb", "table main.events in")],
 )
 def test_a_missing_required_table_names_the_table_where_it_looked_and_the_key(make_config, tmp_path, kind, looked_in):
     customers = world()["customers"]
