@@ -23,7 +23,7 @@ BUCKETED_BY = "customer_id"  # tables with this column are written one folder of
 
 def snapshot_dir(config: Config, as_of: date) -> Path:
     """Validated input tables as of a run date: ``<workspace>/snapshots/<as_of>/<table>/bucket=K/part-0.parquet``
-    (docs/operations.md, 'Workspace layout')."""
+    (docs/scale.md, 'Snapshot layout')."""
     return config.workspace / "snapshots" / as_of.isoformat()
 
 
