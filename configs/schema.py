@@ -219,6 +219,8 @@ class MonitoringConfig(_Strict):
     drift: DriftConfig = DriftConfig()
     # nightly retrains when a matured date's realised PR-AUC falls below this share of the model's test PR-AUC
     min_realised_pr_auc_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
+    # per table, the staleness limit of the monitor's data health for a table normally quieter than the rest (e.g. customers: 720)
+    max_staleness_hours_by_table: dict[TableName, Annotated[int, Field(ge=1, le=24 * 366)]] = {}
     # the NAME of the environment variable holding the alert URL (Apprise URL or http(s) webhook); null: no alerts
     alert_url_env: str | None = None
 

@@ -388,6 +388,9 @@ def _run_flow(name: str, config: Path, as_of: str | None, **params):
     """Call a flow in-process with the resolved config path (its errors are rendered by the root group)."""
     cfg = _load(config, source=True, sink=True)  # fail fast with key paths before Prefect starts
     day = _parse_date(as_of)
+    from flows.alerts import require_alert_url
+
+    require_alert_url(cfg)  # monitoring.alert_url_env names a variable that must be set (docs/monitoring.md#alerts)
     with _prefect_session(cfg):
         from flows import pipeline
 

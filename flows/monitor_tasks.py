@@ -14,9 +14,9 @@ import polars as pl
 from prefect import get_run_logger
 
 from configs import Config
-from features.health import data_health
+from features.health import data_health, freshness_column
 from features.labels import churn_labels
-from flows import workspace
+from flows import alerts, workspace
 from flows.tasks import IO_RETRIES, IO_RETRY_DELAY_S, PipelineError, uncached_task
 from models.bundle import ModelBundle
 from models.drift import DriftThresholds, drift_summary, feature_drift
@@ -27,8 +27,23 @@ from sinks.schema import CHURN_SCORES, FEATURE_DRIFT, SCORE_PERFORMANCE
 DECIDING_FEATURES = 10
 
 
-class DriftFailure(PipelineError):
-    """The monitored date drifted past `monitoring.drift.fail`: its tables are written, the run fails."""
+class MonitorBreach(PipelineError):
+    """The monitored date breached a threshold: its tables are written, an alert is sent, the run fails."""
+
+
+class StaleData(MonitorBreach):
+    """A table's newest row is older than `monitoring.max_staleness_hours` before the as-of: its feed stopped."""
+
+
+class DriftFailure(MonitorBreach):
+    """The monitored date drifted past `monitoring.drift.fail`."""
+
+
+class PerformanceBelowThreshold(MonitorBreach):
+    """A matured date's realised PR-AUC fell below `monitoring.min_realised_pr_auc_ratio` x the model's test PR-AUC."""
+
+
+BREACH_ERRORS = {"data_stale": StaleData, "drift_fail": DriftFailure, "realised_performance": PerformanceBelowThreshold}
 
 
 @uncached_task(name="read-scored-date", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
@@ -140,14 +155,14 @@ def realised_checks(realised: pl.DataFrame, test_pr_auc: dict[str, float | None]
 
 
 @uncached_task(name="judge-date")
-def judge(config: Config, drift: pl.DataFrame, realised: pl.DataFrame, test_pr_auc: dict[str, float | None], data_health: dict) -> dict:
+def judge(config: Config, as_of: date, drift: pl.DataFrame, realised: pl.DataFrame, test_pr_auc: dict[str, float | None], data_health: dict) -> dict:
     """The date's verdict, JSON for score_runs.drift_summary: drift status and worst columns,
-    realised PR-AUC checks, data health."""
+    realised PR-AUC checks, data health, and the breaches that fail the run."""
     if drift.height:
         verdict = drift_summary(drift, top=DECIDING_FEATURES)
     else:
         verdict = {"status": "unknown", "note": "the model version stores no drift reference (trained before references existed): retrain to monitor drift"}
-    return {
+    verdict = {
         **verdict,
         # what decides the status: the largest failing / warning drift among the scores and the deciding features
         "failure": worst_deciding(drift, "fail"),
@@ -156,6 +171,56 @@ def judge(config: Config, drift: pl.DataFrame, realised: pl.DataFrame, test_pr_a
         "realised": realised_checks(realised, test_pr_auc, config.monitoring.min_realised_pr_auc_ratio),
         "data_health": data_health,
     }
+    return {**verdict, "breaches": [_as_json(b) for b in breaches(config, as_of, verdict)]}
+
+
+def _as_json(breach: alerts.Breach) -> dict:
+    return {**breach.__dict__, "as_of": None if breach.as_of is None else breach.as_of.isoformat()}
+
+
+def stale_tables(health: dict, limit_hours: float, by_table: dict[str, int]) -> list[dict]:
+    """The tables of a data-health report whose newest row is more than their limit (``by_table``, else
+    ``limit_hours``) before the as-of, each with the config key that sets its limit."""
+    stale = []
+    for table, t in health.get("tables", {}).items():
+        limit, key = (by_table[table], f"monitoring.max_staleness_hours_by_table.{table}") if table in by_table else (limit_hours, "monitoring.max_staleness_hours")
+        if t.get("hours_old") is not None and t["hours_old"] > limit:
+            stale.append({"table": table, "column": freshness_column(table), "newest": t["newest"], "hours_old": t["hours_old"], "limit": limit, "key": key})
+    return stale
+
+
+def breaches(config: Config, as_of: date, verdict: dict) -> list[alerts.Breach]:
+    """Pure: what in the verdict fails the run and alerts, most basic first: stale tables (every later figure
+    is computed on them), a deciding drift past monitoring.drift.fail, realised PR-AUC below its threshold."""
+    m = config.monitoring
+    where = f"score_runs.drift_summary, feature_drift and score_performance for as-of {as_of}; the Prefect artifact quietchurn-monitor-{as_of}"
+    found = [
+        alerts.Breach(
+            "data_stale", as_of, f"table {s['table']}",
+            f"newest {s['column']} is {s['newest']}, {s['hours_old']:.0f} h before as-of {as_of} ({s['key']}={s['limit']}): "
+            "its source stopped updating, so features built on it describe an older world",
+            f"the source's {s['table']} table, then {where}",
+        )
+        for s in stale_tables(verdict["data_health"], m.max_staleness_hours, m.max_staleness_hours_by_table)
+    ]
+    worst = verdict.get("failure")
+    if worst is not None:
+        kind = "score" if worst["importance_rank"] is None else f"feature (importance rank {worst['importance_rank']})"
+        found.append(alerts.Breach(
+            "drift_fail", as_of, f"{kind} {worst['feature']}",
+            f"{worst['feature']} has PSI {worst['value']:.3f} >= monitoring.drift.fail={m.drift.fail} against the training "
+            "reference of the model version that scored it; the next nightly retrains",
+            where,
+        ))
+    for c in verdict.get("realised", []):
+        if c.get("below"):
+            found.append(alerts.Breach(
+                "realised_performance", as_of, f"model v{c['model_version']}",
+                f"realised PR-AUC of the scores of {c['as_of']} is {c['pr_auc']:.4f}, below monitoring.min_realised_pr_auc_ratio="
+                f"{m.min_realised_pr_auc_ratio} x the model's test PR-AUC {c['test_pr_auc']:.4f}; the next nightly retrains",
+                where,
+            ))
+    return found
 
 
 @uncached_task(name="write-monitoring", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
@@ -211,7 +276,8 @@ def worst_deciding(drift: pl.DataFrame, status: str) -> dict | None:
 
 @uncached_task(name="raise-alarm")
 def raise_alarm(config: Config, as_of: date, verdict: dict) -> None:
-    """warn: logged; fail: the run fails (DriftFailure) naming the worst column and the key."""
+    """warn: logged; a breach (stale table, drift fail, realised PR-AUC too low): one alert, then the run
+    fails (the first breach's MonitorBreach type) naming each breach and its config key."""
     logger = get_run_logger()
     for issue in verdict["data_health"].get("issues", []):
         logger.warning("data health: %s", issue)
@@ -224,13 +290,12 @@ def raise_alarm(config: Config, as_of: date, verdict: dict) -> None:
     if verdict["status"] == "warn":
         worst = verdict["warning"]
         logger.warning("drift warning for %s: %s has PSI %.3f (>= monitoring.drift.warn=%s)", as_of, worst["feature"], worst["value"], config.monitoring.drift.warn)
-    worst = verdict["failure"]
-    if worst is not None:
-        kind = "score" if worst["importance_rank"] is None else f"feature (importance rank {worst['importance_rank']})"
-        raise DriftFailure(
-            f"drift failure for as-of {as_of}: {kind} {worst['feature']} has PSI {worst['value']:.3f} >= monitoring.drift.fail="
-            f"{config.monitoring.drift.fail} against the training reference of the model version that scored it; feature_drift "
-            "and score_performance are written, and the next nightly retrains (docs/monitoring.md)"
+    found = [alerts.Breach(**{**b, "as_of": date.fromisoformat(b["as_of"]) if b["as_of"] else None}) for b in verdict.get("breaches", [])]
+    if found:
+        alerts.send(config, found, logger)
+        raise BREACH_ERRORS[found[0].kind](
+            f"monitor of as-of {as_of} failed: " + "; ".join(f"{b.subject}: {b.detail}" for b in found)
+            + "; feature_drift, score_performance and score_runs.drift_summary are written (docs/monitoring.md)"
         )
 
 

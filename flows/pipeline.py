@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from features.contract import ContractError
-from flows import engine, monitor_tasks, score_tasks, tasks, workspace
+from flows import alerts, engine, monitor_tasks, score_tasks, tasks, workspace
 from flows.results import FeaturesResult, IngestResult, MonitorResult, NightlyResult, ScoreResult, TableCounts, TrainResult
 from flows.runtime import default_as_of
 from flows.tasks import PipelineError
@@ -108,8 +108,9 @@ def score_flow(
     """
     started = datetime.now(UTC)
     config = tasks.read_config(config_path)
+    alerts.check_alert_url(config)
     as_of = _covered_as_of(config, as_of)
-    tasks.require_champion(config, config_path)  # before ingesting: a missing champion needs no data to find
+    tasks.require_champion(config, config_path, as_of)  # before ingesting: a missing champion needs no data to find (alerts)
     snapshot = _snapshot(config_path, config, as_of)
     bundle, lineage = tasks.load_champion(config)
     tables = tasks.read_snapshot(snapshot)
@@ -131,8 +132,10 @@ def score_flow(
 def monitor(config_path: str, as_of: date | None = None, features_path: str | None = None) -> MonitorResult:
     """Drift of a scored date against the scoring version's training reference, estimated performance
     of its scores, realised performance of earlier dates whose horizon has passed; the verdict in
-    score_runs.drift_summary. Fails (after writing) when drift reaches monitoring.drift.fail."""
+    score_runs.drift_summary. A breach (a stale table, drift past monitoring.drift.fail, realised PR-AUC below
+    its threshold) alerts and fails the run after writing (docs/monitoring.md#alerts)."""
     config = tasks.read_config(config_path)
+    alerts.check_alert_url(config)
     as_of = _as_of(config, as_of)
     scores = monitor_tasks.read_scored_date(config, as_of, config_path)
     version = scores["model_version"][0]
@@ -146,7 +149,7 @@ def monitor(config_path: str, as_of: date | None = None, features_path: str | No
     matured = monitor_tasks.read_matured_scores(config, as_of)
     estimated, realised = monitor_tasks.measure_performance(config, scores, matured, tables, as_of)
     test_pr_auc = monitor_tasks.model_test_pr_aucs(config, realised["model_version"].unique().to_list())
-    verdict = monitor_tasks.judge(config, drift, realised, test_pr_auc, health)
+    verdict = monitor_tasks.judge(config, as_of, drift, realised, test_pr_auc, health)
     monitor_tasks.write_monitoring(config, as_of, drift, estimated, realised, verdict)
     markdown = monitor_tasks.publish_monitor_summary(as_of, version, verdict)
     monitor_tasks.raise_alarm(config, as_of, verdict)
@@ -164,8 +167,9 @@ def _features_file(config, as_of: date) -> str | None:
 def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) -> NightlyResult:
     """ingest -> train (when asked, when there is no champion, when the last attempt is too old, or when
     the last monitor found drift or realised performance past its threshold) -> build_features (with
-    the champion's columns) -> score -> monitor (which fails the run, after writing, on drift fail)."""
+    the champion's columns) -> score -> monitor (which alerts and fails the run, after writing, on a breach)."""
     config = tasks.read_config(config_path)
+    alerts.check_alert_url(config)  # before any work: a breach must be able to reach people
     as_of = _as_of(config, as_of)
     ingested = ingest(config_path, as_of)
     why = tasks.needs_training(config, retrain)
@@ -173,7 +177,7 @@ def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) 
     if why:
         get_run_logger().info("training: %s", why)
         trained = train(config_path, as_of)
-    tasks.require_champion(config, config_path)  # the gate may have refused the first model
+    tasks.require_champion(config, config_path, as_of)  # the gate may have refused the first model (alerts)
     features = build_features(config_path, as_of)
     scored = score_flow(config_path, as_of, features.path, ingested, trained)
     monitored = monitor(config_path, as_of, features.path)

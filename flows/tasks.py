@@ -194,15 +194,20 @@ def load_champion(config: Config) -> tuple[ModelBundle, dict] | None:
 
 
 @uncached_task(name="require-champion", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
-def require_champion(config: Config, config_path: str) -> None:
-    """Fail (PipelineError, not retried) before any work when no version holds the champion alias."""
+def require_champion(config: Config, config_path: str, as_of: date | None = None) -> None:
+    """Fail (PipelineError, not retried) before any work when no version holds the champion alias;
+    that is a breach, so it alerts first (docs/monitoring.md#alerts)."""
+    from flows import alerts
     from models.registry import champion_version, client_for
 
     if champion_version(client_for(config), config.registered_model_name) is None:
-        raise PipelineError(
-            f"no model holds the alias {config.registered_model_name}@champion: run `quietchurn run train --config {config_path}`, "
-            f"or promote a registered version (one the gate refused) with `quietchurn model promote --config {config_path} --version N`"
+        fix = (
+            f"run `quietchurn run train --config {config_path}`, or promote a registered version (one the gate refused) with "
+            f"`quietchurn model promote --config {config_path} --version N`"
         )
+        detail = f"no version holds the alias {config.registered_model_name}@champion, so nothing is scored"
+        alerts.send(config, [alerts.Breach("no_champion", as_of, f"model {config.registered_model_name}", detail, f"the MLflow registry; {fix}")], get_run_logger())
+        raise PipelineError(f"no model holds the alias {config.registered_model_name}@champion: {fix}")
 
 
 @uncached_task(name="needs-training", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
