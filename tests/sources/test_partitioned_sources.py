@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from configs import ConfigError, parse_config
 from features.contract import ContractError, UnreadableSourceError
 from sources import read_tables, time_bounds
-from tests.features.test_sources import PII, load, world, write_files
+from tests.sources.test_sources import PII, load, world, write_files
 
 # events two levels deep, tickets by customer: a customer's duplicate ticket rows stay in one file, in order
 PARTITIONS = {"events": ["event_type", "customer_id"], "tickets": ["customer_id"]}
