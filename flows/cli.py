@@ -510,7 +510,7 @@ def run_nightly(
     as_of: AsOfOption = None,
     retrain: Annotated[bool, typer.Option("--retrain", help="Train even if the champion is fresh.")] = False,
 ) -> None:
-    """ingest -> train (when asked, missing, stale or drifted) -> build_features -> score -> monitor.
+    """ingest -> train (when asked, missing, stale or drifted) -> build_features -> score -> monitor -> morning report.
 
     Examples:
 
@@ -521,6 +521,7 @@ def run_nightly(
     """
     result = _run_flow("nightly", config, as_of, retrain=retrain)
     _print_summary(result.score.summary_markdown)
+    console.print(f"Morning report: {result.report}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -33,6 +33,7 @@ def print_demo_report(
         f"Scores (DuckDB)     {config.sink.path}  tables churn_scores, latest_churn_scores, score_runs, rejects\n"
         f"Input snapshot      {result.ingest.snapshot}\n"
         f"Feature frame       {result.features.path}\n"
+        f"Morning report      {result.report}  (open it in a browser; docs/report.md)\n"
         f"MLflow store        {config.tracking_uri}  (model {scored.model_name} v{scored.model_version}, run {scored.mlflow_run_id})\n"
         f"Prefect data        {prefect_home}",
         highlight=False,

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from features.contract import ContractError
-from flows import alerts, engine, monitor_tasks, score_tasks, tasks, workspace
+from flows import alerts, engine, monitor_tasks, report_tasks, score_tasks, tasks, workspace
 from flows.results import FeaturesResult, IngestResult, MonitorResult, NightlyResult, ScoreResult, TableCounts, TrainResult
 from flows.runtime import default_as_of
 from flows.tasks import PipelineError
@@ -180,5 +180,6 @@ def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) 
     tasks.require_champion(config, config_path, as_of)  # the gate may have refused the first model (alerts)
     features = build_features(config_path, as_of)
     scored = score_flow(config_path, as_of, features.path, ingested, trained)
-    monitored = monitor(config_path, as_of, features.path)
-    return NightlyResult(as_of, ingested, trained, why, features, scored, monitored)
+    monitored = monitor(config_path, as_of, features.path, return_state=True)
+    report = report_tasks.publish_report(config, as_of)  # also when the monitor fails the run (docs/report.md)
+    return NightlyResult(as_of, ingested, trained, why, features, scored, monitored.result(), report)

@@ -120,3 +120,4 @@ class NightlyResult:
     features: FeaturesResult
     score: ScoreResult
     monitor: MonitorResult
+    report: str | None = None  # the morning report's file (docs/report.md)

@@ -99,9 +99,14 @@ def drift_bars(drift: pl.DataFrame, warn: float, fail: float) -> str:
         values = drift["value"].to_numpy()[::-1]
         colours = [STATUS_COLOURS.get(s, "#777777") for s in drift["status"].to_list()[::-1]]
         ax.barh(labels, values, color=colours)
+        # the scale follows the data and the warn level; a fail level far beyond both is named, not drawn
+        upper = max(warn * 1.15, float(values.max()) * 1.1 if len(values) else 0.0)
         ax.axvline(warn, color=STATUS_COLOURS["warn"], linestyle=":", label=f"warn {warn:g}")
-        ax.axvline(fail, color=STATUS_COLOURS["fail"], linestyle="--", label=f"fail {fail:g}")
-        ax.set_xlim(0, max(fail * 1.15, float(values.max()) * 1.05 if len(values) else 0.0))
+        if fail <= upper:
+            ax.axvline(fail, color=STATUS_COLOURS["fail"], linestyle="--", label=f"fail {fail:g}")
+        else:
+            ax.plot([], [], color=STATUS_COLOURS["fail"], linestyle="--", label=f"fail {fail:g} (off the scale)")
+        ax.set_xlim(0, upper)
         ax.set_xlabel("PSI against the model's training reference")
         ax.grid(axis="y", visible=False)
         ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2)

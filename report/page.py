@@ -18,6 +18,7 @@ from report import charts
 
 SILENT_ROWS = 50  # the silent-dissatisfied customers listed; `quietchurn scores --silent-only` prints them all
 DECIDING_FEATURES = 10  # the most important features, whose drift decides the monitor's status (docs/monitoring.md)
+OTHER_ALARMS = 15  # warning or failing features beyond those that are listed too
 SEVERITY = {"fail": 0, "warn": 1, "ok": 2}
 
 
@@ -66,17 +67,20 @@ def silent_list(scores: pl.DataFrame, limit: int = SILENT_ROWS) -> list[dict]:
     return rows.to_dicts()
 
 
-def drift_rows(drift: pl.DataFrame, as_of: date, top: int = DECIDING_FEATURES) -> pl.DataFrame:
-    """The date's drift worth reading: every score, the ``top`` most important features, and any other
-    feature that warns or fails; worst status first, then by importance."""
-    today = drift.filter(pl.col("as_of") == as_of)
-    shown = today.filter(pl.col("importance_rank").is_null() | (pl.col("importance_rank") <= top) | (pl.col("status") != "ok"))
-    return shown.with_columns(
+def drift_rows(drift: pl.DataFrame, as_of: date, top: int = DECIDING_FEATURES, others: int = OTHER_ALARMS) -> tuple[pl.DataFrame, int]:
+    """The date's drift worth reading, worst status first, then by importance: every score, the ``top``
+    most important features, and the ``others`` largest warns or fails among the rest; with the count
+    of further warns and fails left out (a wholesale shift would otherwise list every feature)."""
+    today = drift.filter(pl.col("as_of") == as_of).with_columns(severity=pl.col("status").replace_strict(SEVERITY, default=3))
+    deciding = pl.col("importance_rank").is_null() | (pl.col("importance_rank") <= top)
+    alarms = today.filter(~deciding & (pl.col("status") != "ok")).sort("severity", "value", descending=[False, True])
+    shown = pl.concat([today.filter(deciding), alarms.head(others)])
+    labelled = shown.with_columns(
         label=pl.when(pl.col("importance_rank").is_null())
         .then(pl.format("{} (score)", "feature"))
         .otherwise(pl.format("{} (#{})", "feature", "importance_rank")),
-        severity=pl.col("status").replace_strict(SEVERITY, default=3),
     ).sort("severity", pl.col("importance_rank").fill_null(0), descending=[False, False])
+    return labelled, max(alarms.height - others, 0)
 
 
 def performance_table(performance: pl.DataFrame, until: date) -> list[dict]:
@@ -111,7 +115,7 @@ def report_context(tables: ReportTables, config: Config, generated_at: datetime)
     run = runs.filter(pl.col("as_of") == as_of).row(0, named=True) if (runs["as_of"] == as_of).any() else None
     verdict = _verdict(run)
     thresholds = (verdict or {}).get("thresholds") or {"warn": config.monitoring.drift.warn, "fail": config.monitoring.drift.fail}
-    drift = drift_rows(tables.feature_drift, as_of)
+    drift, drift_left_out = drift_rows(tables.feature_drift, as_of)
     surveyed = runs.filter(pl.col("respondent_score").is_not_null() | pl.col("estimated_population_score").is_not_null())
     performance = tables.score_performance.filter(pl.col("as_of") <= as_of)
     tiers = tier_table(scores)
@@ -133,6 +137,7 @@ def report_context(tables: ReportTables, config: Config, generated_at: datetime)
         "verdict": verdict,
         "thresholds": thresholds,
         "drift": drift.to_dicts(),
+        "drift_left_out": drift_left_out,
         "health": (verdict or {}).get("data_health"),
         "performance_rows": performance_table(tables.score_performance, as_of),
         "deciding_features": DECIDING_FEATURES,

@@ -155,14 +155,23 @@ def test_the_silent_list_follows_silent_rank_with_reasons_and_stops_at_its_limit
     ],
 )
 def test_drift_rows_show_the_scores_the_important_and_the_alarming_worst_first(feature, shown, position):
-    rows = drift_rows(drift_of(TODAY), TODAY)["feature"].to_list()
+    rows = drift_rows(drift_of(TODAY), TODAY)[0]["feature"].to_list()
     assert (feature in rows) is shown
     if shown:
         assert rows.index(feature) == position
 
 
 def test_drift_rows_of_another_date_are_not_today_s():
-    assert drift_rows(drift_of(TODAY - timedelta(days=7)), TODAY).height == 0
+    assert drift_rows(drift_of(TODAY - timedelta(days=7)), TODAY)[0].height == 0
+
+
+def test_a_wholesale_shift_lists_only_the_largest_alarms_beyond_the_deciding_features():
+    many = pl.DataFrame(
+        {"feature": [f"f{i}" for i in range(1, 41)], "importance_rank": list(range(1, 41)), "value": [0.3 + i / 100 for i in range(40)], "status": ["fail"] * 40}
+    ).select(as_of=pl.lit(TODAY), model_version=pl.lit("1"), feature="feature", metric=pl.lit("psi"), value="value", importance_rank="importance_rank", status="status")
+    rows, left_out = drift_rows(many, TODAY, top=10, others=5)
+    assert rows["feature"].to_list() == [f"f{i}" for i in (*range(1, 11), *range(36, 41))]  # the ten, and the five largest of the rest
+    assert left_out == 40 - 10 - 5
 
 
 def test_performance_pairs_each_matured_date_s_estimate_with_what_happened():
