@@ -343,6 +343,7 @@ quietchurn run nightly --config configs/demo.yaml
 quietchurn run train --config configs/demo.yaml --as-of 2025-12-01
 quietchurn run score --config configs/demo.yaml
 quietchurn run monitor --config configs/demo.yaml --as-of 2026-01-01
+quietchurn run backfill --config configs/demo.yaml --from 2025-11-03 --to 2025-12-29
 quietchurn --debug run ingest --config configs/demo.yaml   # tracebacks on errors
 ```
 """,
@@ -401,6 +402,7 @@ def _run_flow(name: str, config: Path, as_of: str | None, **params):
             "score": pipeline.score_flow,
             "nightly": pipeline.nightly,
             "monitor": pipeline.monitor,
+            "backfill": pipeline.backfill,
         }
         return flows[name](str(config.resolve()), day, **params)
 
@@ -502,6 +504,51 @@ def run_monitor(config: ConfigOption, as_of: AsOfOption = None) -> None:
     console.print(f"Data health {health['status']}.", highlight=False)
     for issue in health["issues"]:
         console.print(f"  {issue}", highlight=False)
+
+
+def _parse_every(value: str) -> int:
+    """`7d`, `7` (days) or `2w` (weeks) -> days."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", value.lower())
+    if not match or int(match[1]) < 1:
+        raise typer.BadParameter(f"expected a step like 7d (days) or 2w (weeks), at least one day; got {value!r}")
+    return int(match[1]) * (7 if match[2] == "w" else 1)
+
+
+@run_app.command("backfill")
+def run_backfill(
+    config: ConfigOption,
+    start: Annotated[str, typer.Option("--from", metavar="DATE", help="First as-of date to score and monitor (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option("--to", metavar="DATE", help="Last as-of date (YYYY-MM-DD); included when it falls on the step.")],
+    every: Annotated[str, typer.Option("--every", metavar="STEP", help="Step between dates: 7d (days) or 2w (weeks).")] = "7d",
+) -> None:
+    """Score and monitor a range of past dates with the champion, so a new installation has a drift and
+    performance history at once.
+
+    Every date is scored into `churn_scores` and monitored into `feature_drift` / `score_performance`
+    from one input snapshot (features as of a date see only rows before it); running it again replaces
+    each date's rows. A range the data does not cover is refused before anything is written
+    (docs/monitoring.md#backfill).
+
+    Examples:
+
+    ```sh
+    quietchurn run backfill --config configs/demo.yaml --from 2025-11-03 --to 2025-12-29
+    quietchurn run backfill --config configs/demo.yaml --from 2025-10-06 --to 2025-12-29 --every 4w
+    ```
+    """
+    from flows.backfill_tasks import backfill_dates
+
+    backfill_dates(_parse_date(start), _parse_date(end), _parse_every(every))  # a bad range fails before Prefect starts
+    result = _run_flow("backfill", config, start, end=_parse_date(end), every_days=_parse_every(every))
+    console.print(f"Backfilled {len(result.dates)} date(s) with model v{result.model_version} from {result.snapshot}:", highlight=False, soft_wrap=True)
+    for d in result.dates:
+        realised = f", realised {len(d.realised_dates)} earlier date(s)" if d.realised_dates else ""
+        console.print(f"  {d.as_of}: {d.customers_scored:,} scored, drift {d.drift_status}, data health {d.data_health}{realised}", highlight=False)
+    if result.in_sample_until and result.dates[0].as_of <= result.in_sample_until:
+        console.print(f"Dates up to {result.in_sample_until} (the model's test snapshot) lie in its training history: their realised "
+                      "performance is in-sample, not a forecast's.", highlight=False, soft_wrap=True)
 
 
 @run_app.command("nightly")

@@ -13,12 +13,12 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from features.contract import ContractError
-from flows import alerts, engine, monitor_tasks, report_tasks, score_tasks, tasks, workspace
+from flows import alerts, backfill_tasks, engine, monitor_tasks, report_tasks, score_tasks, tasks, workspace
 from flows.results import FeaturesResult, IngestResult, MonitorResult, NightlyResult, ScoreResult, TableCounts, TrainResult
 from flows.runtime import default_as_of
 from flows.tasks import PipelineError
 
-__all__ = ["PipelineError", "build_features", "ingest", "monitor", "nightly", "score_flow", "train"]
+__all__ = ["PipelineError", "backfill", "build_features", "ingest", "monitor", "nightly", "score_flow", "train"]
 
 
 def _run_id() -> str:
@@ -183,3 +183,23 @@ def nightly(config_path: str, as_of: date | None = None, retrain: bool = False) 
     monitored = monitor(config_path, as_of, features.path, return_state=True)
     report = report_tasks.publish_report(config, as_of)  # also when the monitor fails the run (docs/report.md)
     return NightlyResult(as_of, ingested, trained, why, features, scored, monitored.result(), report)
+
+
+@flow(name="backfill")
+def backfill(config_path: str, start: date, end: date, every_days: int = 7) -> backfill_tasks.BackfillResult:
+    """Score and monitor start, start + every_days, ... up to end with the champion, from one input snapshot
+    (features as of each date see only rows before it); rerunning replaces each date's rows. A range the
+    data does not cover is refused before anything is written (docs/monitoring.md#backfill)."""
+    config = tasks.read_config(config_path)
+    dates = backfill_tasks.backfill_dates(start, end, every_days)
+    backfill_tasks.check_range(config, dates)
+    tasks.require_champion(config, config_path)
+    snapshot = _snapshot(config_path, config, dates[-1])
+    backfill_tasks.check_range(config, dates, snapshot)
+    bundle, lineage = tasks.load_champion(config)
+    tables = tasks.read_snapshot(snapshot)
+    manifests = backfill_tasks.date_manifests(config, tables, snapshot, dates)
+    done = [backfill_tasks.score_and_monitor(config, config_path, tables, bundle, lineage, manifests, d, _run_id()) for d in dates]
+    result = backfill_tasks.BackfillResult(lineage["model_version"], snapshot, done, backfill_tasks.in_sample_until(config, lineage))
+    get_run_logger().info("backfill: %s date(s) with v%s; drift warn or fail on %s", len(done), result.model_version, result.with_drift("warn", "fail") or "none")
+    return result

@@ -20,7 +20,7 @@ from features.ingest import Ingested, RejectLimitError
 from features.invitations import build_invitation_frame
 from features.relationship import skipped_notes
 from features.snapshots import build_scoring_frame, build_training_frame, data_starts, training_schema
-from features.sufficiency import CannotTrain, require_coverage, require_history
+from features.sufficiency import CannotTrain, DataCoverageError, require_coverage, require_history
 from flows import workspace
 from flows.results import TrainResult
 from models.bundle import ModelBundle
@@ -61,12 +61,21 @@ def read_config(config_path: str) -> Config:
 @uncached_task(name="check-coverage", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S)
 def check_coverage(config: Config, as_of: date, snapshot: str | None = None) -> None:
     """Refuse an as-of the events do not cover (DataCoverageError), before anything big is read:
-    their first and newest time come from this date's snapshot when given, else from the source."""
+    their first and newest time come from this date's snapshot when given, else from the source.
+    Events that end too long before the as-of mean their feed stopped: that alerts first (docs/monitoring.md#alerts)."""
     if snapshot is None:
         bounds = time_bounds(config.source, "events", "ts")
     else:
         bounds = workspace.read_snapshot(Path(snapshot))["events"].select(pl.col("ts").min(), pl.col("ts").max().alias("last")).collect().row(0)
-    require_coverage(bounds, as_of, config)
+    try:
+        require_coverage(bounds, as_of, config)
+    except DataCoverageError as exc:
+        if str(exc).startswith(f"as-of {as_of} is beyond the data"):  # not "before the data": a date typed too early is no breach
+            from flows import alerts
+
+            breach = alerts.Breach("data_stale", as_of, "table events", str(exc), "the source's events table (is its export or replication still running?)")
+            alerts.send(config, [breach], get_run_logger())
+        raise
 
 
 @dataclass

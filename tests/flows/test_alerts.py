@@ -210,6 +210,22 @@ def test_no_champion_alerts_and_fails(flow_config, receiver):
     assert alert["title"].startswith("quietchurn demo: no champion") and "quietchurn run train" in alert["message"]
 
 
+@pytest.mark.usefixtures("prefect_api")
+def test_events_that_stopped_refuse_the_nightly_before_any_work_and_alert(flow_config, tiny_world, receiver):
+    from features.sufficiency import DataCoverageError
+    from flows import pipeline
+
+    path = flow_config(monitoring={"alert_url_env": ENV})
+    as_of = tiny_world[1] + timedelta(days=10)  # the events end 10 days before it
+    state = pipeline.nightly(str(path), as_of, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(DataCoverageError, match=rf"as-of {as_of} is beyond the data: the newest event is .*monitoring\.max_staleness_hours \(48\)"):
+        state.result()
+    (alert,) = receiver.received
+    assert alert["title"] == f"quietchurn demo: data stale as of {as_of}" and "table events" in alert["message"]
+    assert not (load_config(path).workspace / "snapshots").exists()  # refused before any work
+
+
 @pytest.fixture(scope="module")
 def crowned(tmp_path_factory, tiny_world):
     """One model trained and crowned on the tiny world, shared by the flow tests below (each with its own sink)."""

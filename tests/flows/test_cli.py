@@ -85,7 +85,7 @@ def test_check_data_says_which_free_text_columns_are_no_features(flow_config):
 
 HELP_PAGES = [
     [], ["simulate"], ["check-data"], ["demo"], ["scores"], ["serve"], ["run"], ["run", "ingest"], ["run", "features"],
-    ["run", "train"], ["run", "score"], ["run", "nightly"], ["model"], ["model", "promote"], ["model", "rollback"],
+    ["run", "train"], ["run", "score"], ["run", "nightly"], ["run", "backfill"], ["model"], ["model", "promote"], ["model", "rollback"],
 ]
 
 
