@@ -310,7 +310,7 @@ def scores(
 def report(
     config: ConfigOption,
     as_of: Annotated[str | None, typer.Option("--as-of", metavar="DATE", help="Report on this scored date, YYYY-MM-DD (default: the newest).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <workspace>/reports/report-<date>.html).", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: reports/report-DATE.html in the config's workspace).", dir_okay=False)] = None,
 ) -> None:
     """Write the morning report: one self-contained HTML page (risk, silent list with reasons, drift, performance over time, data health).
 
@@ -323,7 +323,7 @@ def report(
     quietchurn report --config configs/demo.yaml --as-of 2026-01-01 --out /tmp/morning.html
     ```
     """
-    from flows.report_tasks import write_report
+    from flows.report_writer import write_report
 
     cfg = _load(config, sink=True)
     written = write_report(cfg, _parse_date(as_of), out)

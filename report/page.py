@@ -1,6 +1,6 @@
 """The morning report: one date's output tables in, one self-contained HTML page out (docs/report.md).
 
-Pure: the caller reads the sink (flows/report_tasks.py) and writes the file. Every section copes with
+Pure: the caller reads the sink and writes the file (flows/report_writer.py). Every section copes with
 what a young installation lacks (no monitor run yet, no matured date, no surveys) by saying so.
 """
 

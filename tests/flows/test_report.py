@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from configs import DEMO_CONFIG, load_config
 from flows.cli import app
-from flows.report_tasks import read_report_tables, write_report
+from flows.report_writer import read_report_tables, write_report
 from report import ReportTables, render_report
 from report.page import drift_rows, performance_table, runs_by_date, silent_list, tier_table
 from sinks import open_sink
