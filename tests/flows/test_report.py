@@ -296,3 +296,11 @@ def test_an_empty_sink_is_refused_saying_how_to_score(sink_config):
     result = CliRunner().invoke(app, ["report", "--config", str(sink_config)])
     assert result.exit_code == 2
     assert "holds no scores yet" in " ".join(result.output.split()) and "quietchurn run nightly" in " ".join(result.output.split())
+
+
+def test_the_command_s_help_shows_worked_examples_and_its_options():
+    result = CliRunner().invoke(app, ["report", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "quietchurn report --config configs/demo.yaml --as-of 2026-01-01 --out /tmp/morning.html" in text
+    assert "YYYY-MM-DD" in text and "reports/report-DATE.html in the config's workspace" in text and "<str>" not in text
