@@ -159,8 +159,9 @@ def read_snapshot_bucket(path: Path, bucket: int, partitions: int) -> dict[str, 
         raise ValueError(f"bucket {bucket} is outside 0..{partitions - 1} (engine.partitions = {partitions})")
     tables = {}
     for name, files in _table_files(path).items():
-        if len(files) == partitions and files[0].parent.name.startswith("bucket="):
-            tables[name] = pl.scan_parquet(files[bucket], hive_partitioning=False)
+        buckets = _bucket_folders(path / name)
+        if len(buckets) == partitions:
+            tables[name] = pl.scan_parquet(sorted(buckets[bucket].glob("*.parquet")), hive_partitioning=False)
             continue
         whole = pl.scan_parquet(files, hive_partitioning=False)
         if BUCKETED_BY in whole.collect_schema():
@@ -178,10 +179,14 @@ def _table_files(path: Path) -> dict[str, list[Path]]:
     """Each table's Parquet files: ``<table>.parquet``, or ``<table>/bucket=K/*.parquet`` in bucket order."""
     tables = {p.stem: [p] for p in path.glob("*.parquet")}
     for folder in path.iterdir():
-        buckets = sorted(folder.glob("bucket=*"), key=lambda b: int(b.name.partition("=")[2])) if folder.is_dir() else []
-        if buckets:
+        if buckets := _bucket_folders(folder):
             tables[folder.name] = [file for bucket in buckets for file in sorted(bucket.glob("*.parquet"))]
     return dict(sorted(tables.items()))
+
+
+def _bucket_folders(folder: Path) -> list[Path]:
+    """``<table>/bucket=K`` folders in bucket order (K numerically: bucket=10 after bucket=9)."""
+    return sorted(folder.glob("bucket=*"), key=lambda b: int(b.name.partition("=")[2])) if folder.is_dir() else []
 
 
 def read_manifest(path: Path) -> dict:
