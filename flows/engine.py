@@ -23,8 +23,9 @@ from prefect import flow, get_run_logger
 from configs import Config
 from configs.schema import EngineConfig
 from features.buckets import bucket_expr
-from features.snapshots import build_scoring_frame
+from features.snapshots import FeatureSchema, build_scoring_frame, feature_schema
 from flows import workspace
+from flows.score_tasks import no_one_eligible
 from flows.tasks import PipelineError, uncached_task
 from models.bundle import ModelBundle
 from models.scoring import (
@@ -101,6 +102,12 @@ def bucket_features_dir(config: Config, as_of: date) -> Path:
     return workspace.features_path(config, as_of).with_suffix("")
 
 
+def frame_width(path: str) -> int:
+    """Columns of a feature frame written as one file or as a folder of bucket files."""
+    source = Path(path)
+    return len(pl.scan_parquet(source / "*.parquet" if source.is_dir() else source).collect_schema())
+
+
 # --- on the workers ---------------------------------------------------------------------------------
 
 
@@ -128,9 +135,8 @@ class BucketScores:
 
 
 def _bucket_tables(snapshot: str, bucket: int, partitions: int) -> dict[str, pl.LazyFrame]:
-    """The snapshot's rows of one bucket's customers (every contract table has customer_id)."""
-    tables = workspace.read_snapshot(Path(snapshot))
-    return {name: table.filter(bucket_expr("customer_id", partitions) == bucket) for name, table in tables.items()}
+    """The snapshot's rows of one bucket's customers: the bucket's own files (docs/scale.md#snapshot-layout)."""
+    return workspace.read_snapshot_bucket(Path(snapshot), bucket, partitions)
 
 
 def bucket_features(config: Config, snapshot: str, features_path: str | None, as_of: date, bundle: ModelBundle, bucket: int) -> pl.DataFrame:
@@ -145,10 +151,8 @@ def bucket_features(config: Config, snapshot: str, features_path: str | None, as
 
 
 @uncached_task(name="build-bucket-features")
-def build_bucket_features(config: Config, snapshot: str, as_of: date, model_uri: str | None, bucket: int, out_dir: str) -> tuple[str, int]:
+def build_bucket_features(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, bucket: int, out_dir: str) -> tuple[str, int]:
     """One bucket's feature frame, written to ``out_dir``; (its path, its rows)."""
-    bundle = worker_bundle(config.tracking_uri, model_uri) if model_uri else None
-    schema = bundle.schema if bundle is not None else None
     frame = build_scoring_frame(_bucket_tables(snapshot, bucket, config.engine.partitions), config, as_of, schema=schema, with_usual=True)
     path = workspace.write_frame(frame, Path(out_dir) / f"bucket={bucket}.parquet")
     return str(path), frame.height
@@ -159,8 +163,12 @@ def score_bucket(config: Config, snapshot: str, features_path: str | None, as_of
     """Features, predictions and survey propensities of one bucket; its features are kept in a file
     for its reasons (the same file is rewritten whole when Dask reruns the task on another worker)."""
     bundle = worker_bundle(config.tracking_uri, model_uri)
-    features = bucket_features(config, snapshot, features_path, as_of, bundle, bucket)
-    features_file = workspace.write_frame(features, Path(out_dir) / f"bucket={bucket}.parquet")
+    features_file = Path(out_dir) / f"bucket={bucket}.parquet"
+    if features_path and Path(features_path) == Path(out_dir) and features_file.is_file():  # built by build_features on the cluster
+        features = pl.read_parquet(features_file)
+    else:
+        features = bucket_features(config, snapshot, features_path, as_of, bundle, bucket)
+        workspace.write_frame(features, features_file)
     scores = customer_scores(features, bundle, config)
     return BucketScores(bucket, scores, respondent_propensities(features, scores, bundle), frozenset(all_missing_features(features, bundle)), str(features_file))
 
@@ -185,6 +193,31 @@ def _log_dashboard() -> None:
         get_run_logger().info("Dask cluster %s; dashboard: %s", client.scheduler.address, client.dashboard_link)
 
 
+@flow(name="features-buckets")
+def build_buckets(config: Config, snapshot: str, as_of: date, model_uri: str | None) -> tuple[str, int]:
+    """Every bucket's feature frame built on the cluster into one folder: (the folder, the rows).
+    Columns: the model's when there is one, else a schema learnt here from the whole snapshot, so
+    that every bucket codes its categories alike."""
+    _log_dashboard()
+    if model_uri:
+        schema = worker_bundle(config.tracking_uri, model_uri).schema
+    else:
+        schema = feature_schema(workspace.read_snapshot(Path(snapshot)), config, as_of)
+    out_dir = bucket_features_dir(config, as_of)
+    futures = [build_bucket_features.submit(config, snapshot, as_of, schema, k, str(out_dir)) for k in range(config.engine.partitions)]
+    built = [future.result() for future in futures]
+    for stale in set(out_dir.glob("bucket=*.parquet")) - {Path(path) for path, _ in built}:  # an earlier run with more partitions
+        stale.unlink()
+    return str(out_dir), sum(rows for _, rows in built)
+
+
+def features_on_cluster(config: Config, snapshot: str, as_of: date, lineage: dict | None) -> tuple[str, int]:
+    """``build_buckets`` on the configured cluster (a LocalCluster for this run when no address)."""
+    model_uri = f"models:/{lineage['model_name']}/{lineage['model_version']}" if lineage else None
+    with prefect_api_for_workers():
+        return build_buckets.with_options(task_runner=task_runner(config.engine))(config, snapshot, as_of, model_uri)
+
+
 @flow(name="score-buckets")
 def score_buckets(config: Config, snapshot: str, features_path: str | None, as_of: date, model_uri: str, satisfaction: bool) -> tuple[pl.DataFrame, dict]:
     """Every bucket scored on the cluster, then ranks, tiers, flags and who gets reasons over the
@@ -207,15 +240,6 @@ def score_buckets(config: Config, snapshot: str, features_path: str | None, as_o
     reasons = pl.concat([pl.DataFrame(schema=REASON_SCHEMA), *(f.result() for f in explained)])
     scored = finish_scores(ranked.join(reasons, on="customer_id", how="left"), as_of)
     return scored, summarise_surveys(scored, pl.concat([b.propensities for b in buckets]))
-
-
-def no_one_eligible(as_of: date) -> str:
-    return (
-        f"no customer is eligible at as-of {as_of}, so nothing was scored or written: eligible means signed up before it "
-        "and, by churn.definition, holding a subscription then ('subscription_end') or active within "
-        "churn.active_within_days before it ('inactivity'); check the customers, subscriptions and events tables "
-        "(docs/dates-and-training.md)"
-    )
 
 
 def score_on_cluster(

@@ -72,8 +72,13 @@ def build_features(config_path: str, as_of: date | None = None, out: str | None 
     """The scoring feature frame as of a date (the champion's columns when there is one)."""
     config = tasks.read_config(config_path)
     as_of = _covered_as_of(config, as_of)
-    tables = tasks.read_snapshot(_snapshot(config_path, config, as_of))
+    snapshot = _snapshot(config_path, config, as_of)
+    tables = tasks.read_snapshot(snapshot)
     champion = tasks.load_champion(config)
+    if config.engine.kind == "dask":  # one feature file per customer bucket, built on the cluster (docs/scale.md)
+        path, rows = engine.features_on_cluster(config, snapshot, as_of, champion[1] if champion else None)
+        path = tasks.write_features(tasks.read_features(path), out) if out else path
+        return FeaturesResult(as_of, path, rows, engine.frame_width(path))
     frame = tasks.scoring_features(config, tables, as_of, champion[0] if champion else None)
     path = tasks.write_features(frame, out or str(workspace.features_path(config, as_of)))
     return FeaturesResult(as_of, path, frame.height, frame.width)

@@ -25,18 +25,22 @@ def read_table_counts(snapshot: str) -> dict[str, TableCounts]:
     return {name: TableCounts(t["read"], t["accepted"], t["rejected"]) for name, t in tables.items()}
 
 
+def no_one_eligible(as_of: date) -> str:
+    return (
+        f"no customer is eligible at as-of {as_of}, so nothing was scored or written: eligible means signed up before it "
+        "and, by churn.definition, holding a subscription then ('subscription_end') or active within "
+        "churn.active_within_days before it ('inactivity'); check the customers, subscriptions and events tables "
+        "(docs/dates-and-training.md)"
+    )
+
+
 @uncached_task(name="score-customers")
 def score(config: Config, features: pl.DataFrame, bundle: ModelBundle, as_of: date, counts: dict[str, TableCounts], customers: pl.LazyFrame | None) -> tuple[pl.DataFrame, dict, list[str]]:
     """Pure: the churn_scores rows, the survey summary and any input warnings (``counts``: rows per table).
 
     No one to score is an error, not an empty success: it means the data does not describe this date."""
     if features.height == 0:
-        raise PipelineError(
-            f"no customer is eligible at as-of {as_of}, so nothing was scored or written: eligible means signed up before it "
-            "and, by churn.definition, holding a subscription then ('subscription_end') or active within "
-            "churn.active_within_days before it ('inactivity'); check the customers, subscriptions and events tables "
-            "(docs/dates-and-training.md)"
-        )
+        raise PipelineError(no_one_eligible(as_of))
     warnings = input_warnings(bundle, {name: c.accepted for name, c in counts.items()}, customers)
     for warning in warnings:
         get_run_logger().warning(warning)

@@ -62,24 +62,24 @@ def _assert_same_table(dask: pl.DataFrame, local: pl.DataFrame) -> None:
     assert_frame_equal(dask.select("customer_id", *floats).sort("customer_id"), local.select("customer_id", *floats).sort("customer_id"), abs_tol=1e-9)
 
 
-def test_dask_local_cluster_scores_the_local_engines_table(crowned):
+def test_dask_local_cluster_builds_and_scores_the_local_engines_tables(crowned):
     folder, local, today = crowned
     dask_config = _write_config(folder, Path(load_config(local).source.path), kind="dask")  # no address: a LocalCluster per run
-    reference = _local_scores(local)
-    result = pipeline.score_flow(str(dask_config))
-
-    scores = _local_scores(dask_config)
-    _assert_same_table(scores, reference)
-    assert result.run.customers_scored == reference.height
-
     config = load_config(local)
     bundle, _ = tasks.load_champion.fn(config)
-    snapshot = pipeline._committed(config, today)
-    features_local = tasks.scoring_features.fn(config, tasks.read_snapshot.fn(snapshot), today, bundle).sort("customer_id")
-    bucket_files = sorted(engine.bucket_features_dir(config, today).glob("bucket=*.parquet"))
-    assert len(bucket_files) == PARTITIONS
-    features_dask = pl.concat([pl.read_parquet(f) for f in bucket_files]).sort("customer_id")
-    assert_frame_equal(features_dask, features_local, abs_tol=1e-9)
+    features_local = tasks.scoring_features.fn(config, tasks.read_snapshot.fn(pipeline._committed(config, today)), today, bundle)
+
+    built = pipeline.build_features(str(dask_config))
+    assert Path(built.path) == engine.bucket_features_dir(config, today)
+    assert sorted(p.name for p in Path(built.path).glob("*.parquet")) == [f"bucket={k}.parquet" for k in range(PARTITIONS)]
+    assert (built.rows, built.columns) == features_local.shape
+    features_dask = pl.read_parquet(built.path).sort("customer_id")
+    assert_frame_equal(features_dask, features_local.sort("customer_id"), abs_tol=1e-9)
+
+    reference = _local_scores(local)
+    result = pipeline.score_flow(str(dask_config), features_path=built.path)
+    _assert_same_table(_local_scores(dask_config), reference)
+    assert result.run.customers_scored == reference.height
 
 
 @pytest.fixture
