@@ -61,10 +61,10 @@ def _report(exc: Exception, debug: bool, config) -> None:
 
 
 def _secrets(config) -> list[str]:
-    """The DSNs the config's environment variables hold: never printed."""
+    """The DSNs and the alert URL the config's environment variables hold: never printed."""
     if config is None:
         return []
-    return [os.environ.get(env, "") for env in (config.source.dsn_env, config.sink.dsn_env) if env]
+    return [os.environ.get(env, "") for env in (config.source.dsn_env, config.sink.dsn_env, config.monitoring.alert_url_env) if env]
 
 
 app = typer.Typer(

@@ -158,6 +158,13 @@ def judged(config, verdict: dict) -> dict:
     return {**verdict, "breaches": [monitor_tasks._as_json(b) for b in monitor_tasks.breaches(config, AS_OF, verdict)]}
 
 
+def test_the_cli_redacts_the_alert_url_from_any_message(alerting_config, receiver):
+    from flows.cli import _secrets
+    from flows.errors import redact
+
+    assert redact(f"POST {receiver.url} failed", _secrets(alerting_config)) == "POST *** failed"
+
+
 def test_a_breach_sends_one_alert_then_fails(alerting_config, receiver):
     with disable_run_logger(), pytest.raises(monitor_tasks.StaleData, match=r"table tickets: newest opened_at .*monitoring\.max_staleness_hours=48"):
         monitor_tasks.raise_alarm.fn(alerting_config, AS_OF, judged(alerting_config, STALE))
