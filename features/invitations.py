@@ -1,12 +1,18 @@
 """Survey invitations paired with the features known when they were sent, for the response and
 satisfaction models.
 
-Features are built on a grid of dates ``GRID_DAYS`` apart (one query for all of them); each
-invitation takes the latest grid date at or before its sending day, so what it sees was known
-strictly before it was sent (and at most ``GRID_DAYS`` old). Only invitations old enough to have
-been answered (``survey.response_window_days``) count: a younger unanswered one is not yet
-"ignored". Invitations to customers not eligible at their grid date (not yet signed up, already
-gone) have no features and are left out of this training sample; the input data is untouched.
+Each invitation is paired with the features as of its own sending day D: everything strictly
+before D 00:00 (``schedule.timezone``), so an event on D - 1 is seen and one on D, like the answer
+itself, is not. Only invitations old enough to have been answered (``survey.response_window_days``)
+count: a younger unanswered one is not yet "ignored". Invitations to customers not eligible on
+their sending day (not yet signed up, already gone) have no features and are left out of this
+training sample; the input data is untouched.
+
+Cost: features are per customer, so the features of the customers invited on a few days are
+built from those customers' rows only. Sending days are taken in blocks of at most
+``DAYS_PER_BLOCK`` days and ``INVITEES_PER_BLOCK`` customers: every table is cut to the block's
+invitees once, and each sending day is then built from that cut, restricted again to that day's
+invitees (docs/satisfaction-model.md, "Cost").
 """
 
 from __future__ import annotations
@@ -19,49 +25,81 @@ from configs import Config
 from features.catalog import FeatureSchema
 from features.population import Tables, lazy
 from features.snapshots import build_features
-from features.timeline import day_number, local_day
+from features.timeline import EPOCH, day_number, local_day
 
-GRID_DAYS = 14
-
-
-def invitation_grid(first: date, observed_until: date, config: Config) -> list[date]:
-    """Grid dates from ``first`` up to the last sending day whose answer window has closed."""
-    last = observed_until - timedelta(days=config.survey.response_window_days)
-    dates, day = [], last
-    while day >= first:
-        dates.append(day)
-        day -= timedelta(days=GRID_DAYS)
-    return sorted(dates)
+KEYS = ["as_of", "customer_id"]
+DAYS_PER_BLOCK = 28  # sending days whose invitees share one cut of the tables
+INVITEES_PER_BLOCK = 50_000  # customers in one cut: bounds its memory at a million customers
+DAYS_PER_BUILD = 1  # sending days per feature build inside a block (1: no customer is built at a day they were not invited)
 
 
-def build_invitation_frame(tables: Tables, config: Config, schema: FeatureSchema, first: date, observed_until: date) -> pl.DataFrame | None:
-    """sent_at, customer_id, features…, responded, score for every matured invitation since ``first``."""
-    if "surveys" not in tables:
-        return None
-    grid = invitation_grid(first, observed_until, config)
-    if len(grid) < 2:
-        return None
+def matured_invitations(tables: Tables, config: Config, first: date, observed_until: date) -> pl.DataFrame:
+    """as_of (the local sending day), customer_id, sent_at, responded, score of every invitation
+    sent from ``first`` to the last day whose answer window has closed by ``observed_until``."""
     tz = config.schedule.timezone
     horizon_day = day_number(observed_until)
     last_sendable = day_number(observed_until - timedelta(days=config.survey.response_window_days))
-    invitations = (
+    return (
         lazy(tables, "surveys")
         .with_columns(_sent_day=local_day("sent_at", tz))
-        .filter(pl.col("_sent_day").is_between(day_number(grid[0]), last_sendable, closed="left"))
+        .filter(pl.col("_sent_day").is_between(day_number(first), last_sendable, closed="left"))
         .with_columns(
             # an answer counts only if it was given before the data ends (always true for clean data)
             responded=pl.col("responded_at").is_not_null() & (local_day("responded_at", tz) < horizon_day),
+            as_of=pl.lit(EPOCH) + pl.duration(days=pl.col("_sent_day")),
         )
-        .select("customer_id", "sent_at", "_sent_day", "responded", score=pl.when("responded").then(pl.col("score")))
-        .sort("_sent_day")
+        .select(pl.col("as_of").cast(pl.Date), "customer_id", "sent_at", "responded", score=pl.when("responded").then(pl.col("score")))
+        .sort("sent_at", "customer_id")
         .collect()
     )
-    grid_days = pl.DataFrame({"as_of": grid, "_grid_day": [day_number(d) for d in grid]}, schema={"as_of": pl.Date, "_grid_day": pl.Int32})
-    paired = invitations.join_asof(grid_days, left_on="_sent_day", right_on="_grid_day", strategy="backward")
-    # only the invited customers' rows: a million customers x a year of grid dates would not fit in memory
-    features = build_features(tables, config, grid, schema, only=paired.select("as_of", "customer_id").unique())
-    return (
-        paired.join(features, on=["as_of", "customer_id"], how="inner")
-        .sort("sent_at", "customer_id")
-        .drop("_sent_day", "_grid_day")
-    )
+
+
+def _cut(tables: Tables, customers: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Every table's rows of ``customers`` only, in memory."""
+    ids = customers.lazy()
+    return {name: lazy(tables, name).join(ids, on="customer_id", how="semi", maintain_order="left").collect() for name in tables}
+
+
+def _blocks(pairs: pl.DataFrame, days: int, invitees: int) -> list[pl.DataFrame]:
+    """(as_of, customer_id) pairs split into runs of consecutive sending days, at most ``days``
+    days and (but for a single day) ``invitees`` distinct customers each."""
+    per_day = pairs.group_by("as_of", maintain_order=True).len()
+    blocks, current, count = [], [], 0
+    for day, n in per_day.iter_rows():
+        if current and (len(current) >= days or count + n > invitees):
+            blocks.append(current)
+            current, count = [], 0
+        current.append(day)
+        count += n
+    if current:
+        blocks.append(current)
+    return [pairs.filter(pl.col("as_of").is_in(block)) for block in blocks]
+
+
+def invitation_features(tables: Tables, config: Config, schema: FeatureSchema, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Features of each (as_of, customer_id) in ``pairs`` as of that date, for the eligible ones;
+    identical to ``build_features`` over all eligible customers at those dates, cut to ``pairs``."""
+    pairs = pairs.select(KEYS).unique().sort(KEYS)
+    built = []
+    for block in _blocks(pairs, DAYS_PER_BLOCK, INVITEES_PER_BLOCK):
+        cut = _cut(tables, block.select("customer_id").unique())
+        for part in _blocks(block, DAYS_PER_BUILD, INVITEES_PER_BLOCK):
+            dates = part["as_of"].unique().sort().to_list()
+            narrow = _cut(cut, part.select("customer_id").unique()) if len(dates) < block["as_of"].n_unique() else cut
+            built.append(build_features(narrow, config, dates, schema, only=part))
+    if not built:
+        return build_features(tables, config, [], schema, only=pairs)
+    return pl.concat(built, how="vertical")
+
+
+def build_invitation_frame(tables: Tables, config: Config, schema: FeatureSchema, first: date, observed_until: date) -> pl.DataFrame | None:
+    """as_of, customer_id, sent_at, responded, score, features… for every matured invitation since
+    ``first``, features as of its own sending day; sorted by sent_at, customer_id. None without
+    surveys or without two sending days."""
+    if "surveys" not in tables:
+        return None
+    invitations = matured_invitations(tables, config, first, observed_until)
+    if invitations["as_of"].n_unique() < 2:
+        return None
+    features = invitation_features(tables, config, schema, invitations.select(KEYS))
+    return invitations.join(features, on=KEYS, how="inner").sort("sent_at", "customer_id")
