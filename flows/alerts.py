@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 
 from configs import Config
@@ -35,6 +35,14 @@ class Breach:
     subject: str
     detail: str
     where: str
+
+    def as_json(self) -> dict:
+        """The breach as score_runs.drift_summary records it."""
+        return {**asdict(self), "as_of": None if self.as_of is None else self.as_of.isoformat()}
+
+    @classmethod
+    def from_json(cls, row: dict) -> Breach:
+        return cls(**{**row, "as_of": date.fromisoformat(row["as_of"]) if row.get("as_of") else None})
 
 
 def webhook_url(url: str) -> str:

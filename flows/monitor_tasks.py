@@ -171,11 +171,7 @@ def judge(config: Config, as_of: date, drift: pl.DataFrame, realised: pl.DataFra
         "realised": realised_checks(realised, test_pr_auc, config.monitoring.min_realised_pr_auc_ratio),
         "data_health": data_health,
     }
-    return {**verdict, "breaches": [_as_json(b) for b in breaches(config, as_of, verdict)]}
-
-
-def _as_json(breach: alerts.Breach) -> dict:
-    return {**breach.__dict__, "as_of": None if breach.as_of is None else breach.as_of.isoformat()}
+    return {**verdict, "breaches": [b.as_json() for b in breaches(config, as_of, verdict)]}
 
 
 def stale_tables(health: dict, limit_hours: float, by_table: dict[str, int]) -> list[dict]:
@@ -290,7 +286,7 @@ def raise_alarm(config: Config, as_of: date, verdict: dict) -> None:
     if verdict["status"] == "warn":
         worst = verdict["warning"]
         logger.warning("drift warning for %s: %s has PSI %.3f (>= monitoring.drift.warn=%s)", as_of, worst["feature"], worst["value"], config.monitoring.drift.warn)
-    found = [alerts.Breach(**{**b, "as_of": date.fromisoformat(b["as_of"]) if b["as_of"] else None}) for b in verdict.get("breaches", [])]
+    found = [alerts.Breach.from_json(b) for b in verdict.get("breaches", [])]
     if found:
         alerts.send(config, found, logger)
         raise BREACH_ERRORS[found[0].kind](

@@ -96,6 +96,11 @@ def test_breaches_truth_table(make_config, verdict, kinds):
     assert [b.kind for b in monitor_tasks.breaches(make_config(), AS_OF, verdict)] == kinds
 
 
+def test_a_breach_round_trips_through_json():
+    breach = alerts.Breach("data_stale", AS_OF, "table tickets", "stopped", "the source")
+    assert alerts.Breach.from_json(json.loads(json.dumps(breach.as_json()))) == breach
+
+
 def test_a_stale_table_is_named_with_its_newest_row_and_the_key(make_config):
     (stale,) = monitor_tasks.breaches(make_config(), AS_OF, STALE)
     assert stale.subject == "table tickets"
@@ -155,7 +160,7 @@ def test_the_cli_refuses_an_unset_variable_before_any_work(flow_config, monkeypa
 
 def judged(config, verdict: dict) -> dict:
     """The verdict with its breaches, as the judge-date task records it."""
-    return {**verdict, "breaches": [monitor_tasks._as_json(b) for b in monitor_tasks.breaches(config, AS_OF, verdict)]}
+    return {**verdict, "breaches": [b.as_json() for b in monitor_tasks.breaches(config, AS_OF, verdict)]}
 
 
 def test_the_cli_redacts_the_alert_url_from_any_message(alerting_config, receiver):
