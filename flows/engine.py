@@ -83,6 +83,22 @@ def task_runner(engine: EngineConfig):
     return DaskTaskRunner(cluster_kwargs=local_cluster_kwargs())
 
 
+def check_scheduler(engine: EngineConfig, timeout_s: float = 10.0) -> None:
+    """Fail in words (PipelineError), before any task, when ``engine.address`` does not answer."""
+    if not engine.address:
+        return
+    from distributed import Client
+
+    try:
+        with Client(engine.address, timeout=f"{timeout_s}s"):
+            pass
+    except (OSError, TimeoutError):
+        raise PipelineError(
+            f"the Dask scheduler at {engine.address} (engine.address) did not answer within {timeout_s:g} s: start the cluster, "
+            "fix engine.address, or set engine.address: null to start a LocalCluster on this machine (docs/scale.md)"
+        ) from None
+
+
 @contextmanager
 def prefect_api_for_workers() -> Iterator[None]:
     """Pin the API URL in the settings that travel with each task, so workers report to this run's
@@ -214,6 +230,7 @@ def build_buckets(config: Config, snapshot: str, as_of: date, model_uri: str | N
 def features_on_cluster(config: Config, snapshot: str, as_of: date, lineage: dict | None) -> tuple[str, int]:
     """``build_buckets`` on the configured cluster (a LocalCluster for this run when no address)."""
     model_uri = f"models:/{lineage['model_name']}/{lineage['model_version']}" if lineage else None
+    check_scheduler(config.engine)
     with prefect_api_for_workers():
         return build_buckets.with_options(task_runner=task_runner(config.engine))(config, snapshot, as_of, model_uri)
 
@@ -251,6 +268,7 @@ def score_on_cluster(
     for warning in warnings:
         get_run_logger().warning(warning)
     model_uri = f"models:/{lineage['model_name']}/{lineage['model_version']}"
+    check_scheduler(config.engine)
     with prefect_api_for_workers():
         runner = score_buckets.with_options(task_runner=task_runner(config.engine))
         scored, surveys = runner(config, snapshot, features_path, as_of, model_uri, bundle.satisfaction is not None)
