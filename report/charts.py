@@ -82,9 +82,11 @@ def survey_scores_over_time(runs: pl.DataFrame, scale_label: str) -> str:
         score_ax.plot(days, runs["estimated_population_score"].to_numpy(), "s--", color="#9467bd", label="estimated, all customers")
         score_ax.set_ylabel(f"mean {scale_label} score")
         score_ax.legend(frameon=False)
-        rate_ax.plot(days, 100 * runs["survey_response_rate"].to_numpy(), "o-", color="#555555")
+        rates = 100 * runs["survey_response_rate"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        rate_ax.plot(days, rates, "o-", color="#555555")
         rate_ax.set_ylabel("survey response rate (%)")
-        rate_ax.set_ylim(bottom=0)
+        highest = float(np.nanmax(rates)) if np.isfinite(rates).any() else 1.0
+        rate_ax.set_ylim(0, max(highest, 1.0) * 1.12)  # room above the highest point: markers are not clipped
         for ax in (score_ax, rate_ax):
             _dates_axis(ax, days)
         fig.tight_layout()
