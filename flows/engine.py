@@ -156,14 +156,26 @@ def _bucket_tables(snapshot: str, bucket: int, partitions: int) -> dict[str, pl.
 
 
 def bucket_features(config: Config, snapshot: str, features_path: str | None, as_of: date, bundle: ModelBundle, bucket: int) -> pl.DataFrame:
-    """One bucket's scoring features: read from an already built frame, or built from the snapshot."""
+    """One bucket's scoring features: its own file of a folder ``build_features`` wrote on the cluster,
+    the bucket's rows of a frame written as one file, or built from the snapshot."""
     partitions = config.engine.partitions
+    if features_path and Path(features_path).is_dir():
+        return pl.read_parquet(Path(features_path) / f"bucket={bucket}.parquet")
     if features_path:
-        source = Path(features_path)
-        scan = pl.scan_parquet(source / "*.parquet" if source.is_dir() else source)
-        return scan.filter(bucket_expr("customer_id", partitions) == bucket).collect()
-    tables = _bucket_tables(snapshot, bucket, partitions)
-    return build_scoring_frame(tables, config, as_of, schema=bundle.schema, with_usual=True)
+        return pl.scan_parquet(features_path).filter(bucket_expr("customer_id", partitions) == bucket).collect()
+    return build_scoring_frame(_bucket_tables(snapshot, bucket, partitions), config, as_of, schema=bundle.schema, with_usual=True)
+
+
+def check_feature_buckets(features_path: str | None, partitions: int) -> None:
+    """A folder of bucket files must hold exactly the buckets of engine.partitions."""
+    if not features_path or not Path(features_path).is_dir():
+        return
+    found = sorted(p.name for p in Path(features_path).glob("bucket=*.parquet"))
+    if found != sorted(f"bucket={k}.parquet" for k in range(partitions)):
+        raise PipelineError(
+            f"the feature folder {features_path} holds {len(found)} bucket file(s), not the {partitions} of engine.partitions: "
+            "build the features again with this config (`quietchurn run features --config FILE`) before scoring"
+        )
 
 
 @uncached_task(name="build-bucket-features")
@@ -179,12 +191,11 @@ def score_bucket(config: Config, snapshot: str, features_path: str | None, as_of
     """Features, predictions and survey propensities of one bucket; its features are kept in a file
     for its reasons (the same file is rewritten whole when Dask reruns the task on another worker)."""
     bundle = worker_bundle(config.tracking_uri, model_uri)
-    features_file = Path(out_dir) / f"bucket={bucket}.parquet"
-    if features_path and Path(features_path) == Path(out_dir) and features_file.is_file():  # built by build_features on the cluster
-        features = pl.read_parquet(features_file)
+    features = bucket_features(config, snapshot, features_path, as_of, bundle, bucket)
+    if features_path and Path(features_path).is_dir():  # already one file per bucket
+        features_file = Path(features_path) / f"bucket={bucket}.parquet"
     else:
-        features = bucket_features(config, snapshot, features_path, as_of, bundle, bucket)
-        workspace.write_frame(features, features_file)
+        features_file = workspace.write_frame(features, Path(out_dir) / f"bucket={bucket}.parquet")
     scores = customer_scores(features, bundle, config)
     return BucketScores(bucket, scores, respondent_propensities(features, scores, bundle), frozenset(all_missing_features(features, bundle)), str(features_file))
 
@@ -209,6 +220,12 @@ def _log_dashboard() -> None:
         get_run_logger().info("Dask cluster %s; dashboard: %s", client.scheduler.address, client.dashboard_link)
 
 
+def _drop_stale_buckets(folder: Path, written: list[str]) -> None:
+    """Remove bucket files an earlier run with more partitions left, so the folder is one frame."""
+    for stale in set(folder.glob("bucket=*.parquet")) - {Path(path) for path in written}:
+        stale.unlink()
+
+
 @flow(name="features-buckets")
 def build_buckets(config: Config, snapshot: str, as_of: date, model_uri: str | None) -> tuple[str, int]:
     """Every bucket's feature frame built on the cluster into one folder: (the folder, the rows).
@@ -222,8 +239,7 @@ def build_buckets(config: Config, snapshot: str, as_of: date, model_uri: str | N
     out_dir = bucket_features_dir(config, as_of)
     futures = [build_bucket_features.submit(config, snapshot, as_of, schema, k, str(out_dir)) for k in range(config.engine.partitions)]
     built = [future.result() for future in futures]
-    for stale in set(out_dir.glob("bucket=*.parquet")) - {Path(path) for path, _ in built}:  # an earlier run with more partitions
-        stale.unlink()
+    _drop_stale_buckets(out_dir, [path for path, _ in built])
     return str(out_dir), sum(rows for _, rows in built)
 
 
@@ -240,9 +256,12 @@ def score_buckets(config: Config, snapshot: str, features_path: str | None, as_o
     """Every bucket scored on the cluster, then ranks, tiers, flags and who gets reasons over the
     gathered scores, then the reasons per bucket again: the churn_scores rows and the survey summary."""
     _log_dashboard()
+    check_feature_buckets(features_path, config.engine.partitions)
     out_dir = str(bucket_features_dir(config, as_of))
     futures = [score_bucket.submit(config, snapshot, features_path, as_of, model_uri, k, out_dir) for k in range(config.engine.partitions)]
     buckets = [future.result() for future in futures]
+    if not (features_path and Path(features_path).is_dir()):
+        _drop_stale_buckets(Path(out_dir), [b.features_file for b in buckets])
     scores = pl.concat([b.scores for b in buckets])
     ranked = reason_targets(rank_and_flag(scores, config), config, satisfaction)
     unknown = frozenset.intersection(*(b.all_missing for b in buckets))

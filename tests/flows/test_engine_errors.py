@@ -23,3 +23,14 @@ def test_an_unreachable_scheduler_names_engine_address():
 
 def test_no_address_needs_no_scheduler():
     engine.check_scheduler(EngineConfig(kind="dask"))  # a LocalCluster is started by the run itself
+
+
+def test_a_feature_folder_of_another_bucket_count_is_refused_naming_the_key(tmp_path):
+    import polars as pl
+
+    for k in range(4):
+        pl.DataFrame({"customer_id": [f"c{k}"]}).write_parquet(tmp_path / f"bucket={k}.parquet")
+    engine.check_feature_buckets(str(tmp_path), 4)  # built with the same engine.partitions
+    engine.check_feature_buckets(None, 8)  # features built by the score run itself
+    with pytest.raises(PipelineError, match=r"holds 4 bucket file\(s\), not the 8 of engine.partitions"):
+        engine.check_feature_buckets(str(tmp_path), 8)
