@@ -21,7 +21,7 @@ from models.baselines import LogisticBaseline, recency_score, survey_score
 from models.boosting import to_matrix, train_booster
 from models.bundle import ModelBundle
 from models.backtest import SELECTION_METRIC, Backtest, candidate_monotone, candidate_params, fold_metric, paired_difference, run_backtest
-from models.churn import ChurnModel
+from models.churn import ChurnModel, monotone_directions
 from models.inputs import LABEL, TrainingInputs
 from models.metrics import probability_metrics, ranking_metrics
 from models.reference import training_reference
@@ -116,7 +116,7 @@ def backtest_metrics(backtest: Backtest, config: Config) -> dict[str, float]:
 
 
 def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, config: Config, notes: list[str], fit_booster=train_booster):
-    """Response + satisfaction models from invitations (features as of each invitation)."""
+    """Response + satisfaction models from invitations (features as of each one's sending day; docs/satisfaction-model.md)."""
     if surveys is None or surveys.height == 0:
         notes.append("no surveys table: no satisfaction model was possible; dissatisfaction_probability is null")
         return None, {}
@@ -129,11 +129,13 @@ def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, confi
     responded = surveys["responded"].to_numpy()
     score = surveys["score"].fill_null(np.nan).to_numpy()
     model = SatisfactionModel(
-        spec.features, spec.categorical, dissatisfied_cut=config.survey.dissatisfied_cut, random_state=config.training.seed
+        spec.features, spec.categorical, dissatisfied_cut=config.survey.dissatisfied_cut,
+        monotone=monotone_directions(spec.features, spec.categorical, list(spec.catalog)), random_state=config.training.seed,
     ).fit(X, responded, score, fit_booster=fit_booster)
     recent = (surveys["sent_at"] >= surveys["sent_at"].max() - timedelta(days=SCORE_WINDOW_DAYS)).to_numpy()
     respondent, population = model.population_scores(X[recent], responded[recent], score[recent])
     return model, {
+        **model.response_metrics_,
         "satisfaction_roc_auc": model.held_out_roc_auc_,
         "respondent_score": respondent,
         "estimated_population_score": population,
