@@ -150,12 +150,7 @@ def score_and_monitor(
     record_backfilled_run(config, score_run(as_of, flow_run_id, lineage, scored, surveys, counts, started).row())
     scores = monitor_tasks.read_scored_date(config, as_of, config_path)
     health = date_health(config, tables, manifests, as_of)
-    drift = monitor_tasks.measure_drift(config, features, scores, bundle)
-    matured = monitor_tasks.read_matured_scores(config, as_of)
-    estimated, realised = monitor_tasks.measure_performance(config, scores, matured, tables, as_of)
-    test_pr_auc = monitor_tasks.model_test_pr_aucs(config, realised["model_version"].unique().to_list())
-    verdict = monitor_tasks.judge(config, as_of, drift, realised, test_pr_auc, health)
-    monitor_tasks.write_monitoring(config, as_of, drift, estimated, realised, verdict)
+    verdict, realised, _, _ = monitor_tasks.assess_date(config, as_of, tables, features, scores, bundle, health)
     done = BackfilledDate(as_of, scored.height, verdict["status"], health["status"], sorted(realised["as_of"].unique().to_list()))
     get_run_logger().info("backfill %s: %s scored, drift %s, data health %s, %s date(s) realised", as_of, f"{done.customers_scored:,}",
                           done.drift_status, done.data_health, len(done.realised_dates))

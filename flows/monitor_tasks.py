@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 from prefect import get_run_logger
@@ -141,6 +142,30 @@ def measure_performance(config: Config, scores: pl.DataFrame, matured: pl.DataFr
     if "surveys" in tables:
         realised.append(silent_follow_up(matured, tables["surveys"].collect(), config, as_of))
     return estimated, pl.concat(realised)
+
+
+class Assessment(NamedTuple):
+    """What the monitor found for one date (its rows are already in the sink)."""
+
+    verdict: dict
+    realised: pl.DataFrame
+    feature_drift_rows: int
+    estimated_rows: int
+
+
+def assess_date(
+    config: Config, as_of: date, tables: dict, features: pl.DataFrame, scores: pl.DataFrame, bundle: ModelBundle, health: dict
+) -> Assessment:
+    """The monitor's steps for one scored date, written to the sink: drift against the version's
+    reference, estimated performance, realised performance of matured dates, the verdict.
+    Shared by the monitor flow and backfill."""
+    drift = measure_drift(config, features, scores, bundle)
+    matured = read_matured_scores(config, as_of)
+    estimated, realised = measure_performance(config, scores, matured, tables, as_of)
+    test_pr_auc = model_test_pr_aucs(config, realised["model_version"].unique().to_list())
+    verdict = judge(config, as_of, drift, realised, test_pr_auc, health)
+    write_monitoring(config, as_of, drift, estimated, realised, verdict)
+    return Assessment(verdict, realised, drift.height, estimated.height)
 
 
 def realised_checks(realised: pl.DataFrame, test_pr_auc: dict[str, float | None], ratio: float) -> list[dict]:

@@ -150,16 +150,12 @@ def monitor(config_path: str, as_of: date | None = None, features_path: str | No
     health = monitor_tasks.check_data_health(config, tables, snapshot, as_of)
     features_path = features_path or _features_file(config, as_of)
     features = tasks.read_features(features_path) if features_path else tasks.scoring_features(config, tables, as_of, bundle)
-    drift = monitor_tasks.measure_drift(config, features, scores, bundle)
-    matured = monitor_tasks.read_matured_scores(config, as_of)
-    estimated, realised = monitor_tasks.measure_performance(config, scores, matured, tables, as_of)
-    test_pr_auc = monitor_tasks.model_test_pr_aucs(config, realised["model_version"].unique().to_list())
-    verdict = monitor_tasks.judge(config, as_of, drift, realised, test_pr_auc, health)
-    monitor_tasks.write_monitoring(config, as_of, drift, estimated, realised, verdict)
+    found = monitor_tasks.assess_date(config, as_of, tables, features, scores, bundle, health)
+    verdict, realised = found.verdict, found.realised
     markdown = monitor_tasks.publish_monitor_summary(as_of, version, verdict)
     monitor_tasks.raise_alarm(config, as_of, verdict)
     get_run_logger().info("monitor %s: drift %s; %s realised date(s)", as_of, verdict["status"], realised["as_of"].n_unique())
-    return MonitorResult(as_of, version, verdict["status"], verdict, markdown, drift.height, estimated.height, sorted(realised["as_of"].unique()))
+    return MonitorResult(as_of, version, verdict["status"], verdict, markdown, found.feature_drift_rows, found.estimated_rows, sorted(realised["as_of"].unique()))
 
 
 def _features_file(config, as_of: date) -> str | None:
