@@ -44,3 +44,32 @@ def probability_metrics(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float
         "brier": float(brier_score_loss(np.asarray(y_true, dtype=int), prob)),
         "ece": expected_calibration_error(y_true, prob),
     }
+
+
+def average_precision_upper(y_true: np.ndarray, score: np.ndarray, level: float = 0.95, resamples: int = 400, seed: int = 0) -> float:
+    """One-sided upper bound of average precision: the ``level`` quantile of a Poisson bootstrap over
+    customers (each customer's weight ~ Poisson(1)), so a low realised PR-AUC counts as evidence only
+    when sampling noise cannot explain it (docs/monitoring.md#realised-performance-once-the-horizon-has-passed).
+
+    Exact and cheap: average precision only depends on the positives and on how many negatives score at
+    or above each of them, so each group of tied scores that holds a positive is drawn as Poisson(its
+    positives) and Poisson(the negatives since the previous such group) — O(positives) per resample.
+    NaN when there is no positive or no negative (like ``ranking_metrics``)."""
+    y = np.asarray(y_true, dtype=bool)
+    if not 0 < y.sum() < len(y):
+        return float("nan")
+    s = np.asarray(score, dtype=float)
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # tied scores form one threshold (as sklearn counts them)
+    positives = np.add.reduceat(y.astype(np.int64), starts)
+    negatives = np.add.reduceat((~y).astype(np.int64), starts)
+    holds = positives > 0
+    negatives_since = np.diff(np.r_[0, np.cumsum(negatives)[holds]])  # negatives ranked up to each positive group
+    rng = np.random.default_rng(seed)
+    tp = rng.poisson(positives[holds], size=(resamples, holds.sum())).cumsum(axis=1)
+    fp = rng.poisson(negatives_since, size=(resamples, holds.sum())).cumsum(axis=1)
+    gained = np.diff(np.c_[np.zeros(resamples), tp], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap = (gained * tp / np.maximum(tp + fp, 1)).sum(axis=1) / tp[:, -1]
+    return float(np.nanquantile(ap, level))

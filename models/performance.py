@@ -21,7 +21,7 @@ import polars as pl
 from configs import Config
 from features.labels import labelled_dates
 from features.timeline import as_of_instant
-from models.metrics import probability_metrics, ranking_metrics
+from models.metrics import average_precision_upper, probability_metrics, ranking_metrics
 
 KEYS = ["as_of", "model_version"]
 PERFORMANCE_SCHEMA = {
@@ -88,6 +88,8 @@ def realised_metrics(churned_by_rank: np.ndarray, prob_by_rank: np.ndarray, capa
     return {
         **ranking_metrics(y, prob_by_rank, k),
         **probability_metrics(y, prob_by_rank),
+        # the 95% one-sided bootstrap bound the monitor's alarm reads: below-threshold must not be sampling noise
+        "pr_auc_upper": average_precision_upper(y, prob_by_rank),
         "positives_at_capacity": hits,
         "precision_at_capacity": hits / k if k else float("nan"),
     }

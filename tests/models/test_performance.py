@@ -244,3 +244,24 @@ def test_silent_follow_up_without_answers_is_null_not_zero(tmp_path):
     follow_up = silent_follow_up(scores, surveys, _config(tmp_path), date(2025, 8, 1))
     assert _metric(follow_up, "silent_answered_share") == 0.0
     assert _metric(follow_up, "silent_dissatisfied_share") is None
+
+
+def test_a_realised_pr_auc_under_the_threshold_alarms_only_beyond_sampling_noise(tmp_path):
+    """The same weak model (realised PR-AUC ~0.6 x the test's) on a small and a large company: the small
+    one's interval still reaches 0.8 x test, so no alarm; the large one's does not."""
+    from flows.monitor_tasks import realised_checks
+
+    def check(n: int) -> dict:
+        rng = np.random.default_rng(3)
+        prob = rng.random(n) * 0.06
+        churned = rng.random(n) < 0.01 + 0.3 * prob  # a faint signal: PR-AUC a little over the base rate
+        scores = _scores(prob, capacity=n // 20)
+        realised = realised_performance(scores, _outcomes(scores, churned), _config(tmp_path), date(2025, 8, 1))
+        test_pr_auc = _metric(realised, "pr_auc") / 0.6
+        [found] = realised_checks(realised, {"1": test_pr_auc}, 0.8)
+        assert found["pr_auc"] < 0.8 * test_pr_auc < found["pr_auc_upper"] or n > 10_000
+        return found
+
+    assert check(1_500)["below"] is False
+    large = check(200_000)
+    assert large["below"] is True and large["pr_auc"] < large["pr_auc_upper"] < 0.8 * large["pr_auc"] / 0.6

@@ -5,7 +5,9 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from models.metrics import expected_calibration_error, ranking_metrics, top_k_mask
+from sklearn.metrics import average_precision_score
+
+from models.metrics import average_precision_upper, expected_calibration_error, ranking_metrics, top_k_mask
 from models.split import split_by_time
 
 D = [date(2025, 1, 1) + timedelta(days=30 * i) for i in range(6)]
@@ -63,3 +65,28 @@ def test_ece_is_zero_when_calibrated_and_positive_when_not():
 def test_top_k_ties_are_broken_by_the_tiebreak_key():
     mask = top_k_mask(np.array([0.5, 0.5, 0.5]), 1, tiebreak=np.array([2, 0, 1]))
     assert mask.tolist() == [False, True, False]
+
+
+def _world(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    score = np.round(rng.random(n), 2)  # many ties, as tiers and rounded probabilities give
+    return rng.random(n) < 0.03 * (0.5 + score), score
+
+
+def test_the_upper_bound_is_a_bootstrap_quantile_of_average_precision():
+    y, score = _world(1500)
+    brute = [average_precision_score(y, score, sample_weight=w) for w in np.random.default_rng(7).poisson(1.0, size=(300, len(y)))]
+    upper = average_precision_upper(y, score)
+    assert average_precision_score(y, score) < upper  # an upper bound lies above the point estimate
+    assert upper == pytest.approx(np.quantile(brute, 0.95), abs=0.006)  # the same bootstrap, drawn by brute force
+    assert average_precision_upper(y, score, level=0.5) == pytest.approx(np.median(brute), abs=0.004)
+
+
+def test_the_upper_bound_narrows_with_more_customers_and_needs_both_classes():
+    small_y, small_s = _world(1500)
+    large_y, large_s = _world(200_000)
+    small = average_precision_upper(small_y, small_s) - average_precision_score(small_y, small_s)
+    large = average_precision_upper(large_y, large_s) - average_precision_score(large_y, large_s)
+    assert large < small / 5  # ~sqrt(133) narrower
+    assert np.isnan(average_precision_upper(np.zeros(5, bool), np.arange(5.0)))
+    assert np.isnan(average_precision_upper(np.ones(5, bool), np.arange(5.0)))
