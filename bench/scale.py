@@ -2,15 +2,19 @@
 
     .venv/bin/python bench/scale.py                         # the 1M-customer world (cached; simulated when missing)
     .venv/bin/python bench/scale.py --customers 20000       # a smaller cached world (bench/simulate.py --sizes 20000)
+    .venv/bin/python bench/scale.py --train-share 0.1 --skip-cluster-train   # the 1M nightlies only (no ~20-min 1M trainings)
 
 Against one Prefect server (temporary PREFECT_HOME) and one MLflow store, in this order:
 
-1. ``train`` flow, local engine (the champion; promoted by hand if the gate refuses, and said so);
+1. ``train`` flow, local engine (the champion; promoted by hand if the gate refuses, and said so),
+   on the whole world or, with ``--train-share F < 1``, on bench/score.py's seeded hash sample of
+   about F of its customers (as bench/monitor.py does; the share is printed and in the figures);
 2. ``nightly`` (retrain=False), local engine, then ``engine.kind: dask`` on a LocalCluster of
    ``--workers`` single-threaded workers with ``--worker-memory`` each (started here; its address
    goes into the config): the same champion scores both; cluster overhead = dask wall / local wall - 1;
-3. ``train`` flow on the cluster (lightgbm.dask) after the local one: rows per second of fitting and
-   the gate's verdict on the cluster's model;
+3. ``train`` flow on the cluster (lightgbm.dask) after the local one, on the same world as step 1:
+   rows per second of fitting and the gate's verdict on the cluster's model (``--skip-cluster-train``
+   skips it, and says so);
 4. ``build_features`` and ``score`` (``reasons_for: all``) flows, local engine: events/s of feature
    building and scored rows/s with reasons.
 
@@ -156,6 +160,29 @@ def engine_config(base: Path, name: str, engine: str, extra: str = "") -> Path:
     return path
 
 
+def champion_config(bench, base: Path, local: Path, world: Path, share: float, customers: int, env: dict, log: Path,
+                    engine: str) -> tuple[Path, dict]:
+    """The local-engine config the champion trains on, and which share of the world that is: the whole
+    world, or bench/score.py's sample of it (hash of customer_id, seed 0), as bench/monitor.py trains."""
+    if share >= 1:
+        return local, {"train_share": 1.0, "train_customers": customers, "train_share_actual": 1.0}
+    sample = base.parent / "train-world"
+    sampled, _, _ = bench.run_child("sample-world", ["--out", str(sample), "--share", str(share)], env, log, base, world=world)
+    # its own workspace (the nightlies' snapshot stays the whole world's), the same MLflow store and model name
+    train_base = bench.write_config(base.parent, sample, name="train.yaml", workspace="train-workspace")
+    taken = sampled["rows"]["customers"]
+    return engine_config(train_base, "train-local.yaml", engine), {
+        "train_share": share, "train_customers": taken, "train_share_actual": taken / customers,
+        "train_events": sampled["rows"]["events"], "sample_s": sampled["wall_s"]}
+
+
+def _share(text: str) -> float:
+    share = float(text)
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"{share} is not in (0, 1]")
+    return share
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -165,6 +192,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--max-load", type=float, default=1.2)
     parser.add_argument("--load-wait-s", type=float, default=0, help="wait up to this long for a quiet box before each run")
+    parser.add_argument("--train-share", type=_share, default=1.0,
+                        help="train the champion (and the cluster's model) on this share of the customers; the nightlies score them all")
+    parser.add_argument("--skip-cluster-train", action="store_true", help="skip step 3, training on the cluster")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -189,12 +219,14 @@ def main() -> None:
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="qc-scale-bench-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     base = bench.write_config(workdir, world)
-    local = engine_config(base, "local.yaml", f"engine: {{kind: local, address: null, partitions: {args.partitions}}}")
+    local_engine = f"engine: {{kind: local, address: null, partitions: {args.partitions}}}"
+    local = engine_config(base, "local.yaml", local_engine)
     log = workdir / "bench.log"
     cores = os.cpu_count() or 1
     quiet = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_WAIT_POLICY": "PASSIVE"}
     print(f"world {world.name}: {events:,} events; {cores} cores; workdir {workdir}; log {log}", flush=True)
-    figures: dict = {"customers": args.customers, "events": events, "cores": cores, "workers": args.workers, "worker_memory": args.worker_memory}
+    figures: dict = {"customers": args.customers, "events": events, "cores": cores, "workers": args.workers, "worker_memory": args.worker_memory,
+                     "skip_cluster_train": args.skip_cluster_train}
 
     def load() -> str:
         before = bench.wait_for_quiet(args.max_load, args.load_wait_s) if args.load_wait_s else os.getloadavg()[0]
@@ -228,10 +260,17 @@ def main() -> None:
                 result, peak = run_child(mode, config, env, log, *extra)
                 return result, peak, sorted(client.run(_worker_peak_gb).values())
 
+            train_local, sample = champion_config(bench, base, local, world, args.train_share, args.customers, env, log, local_engine)
+            figures.update(sample)
+            if args.train_share < 1:
+                print(f"champion's world: {args.train_share:.0%} requested -> {sample['train_customers']:,} of {args.customers:,} customers "
+                      f"({sample['train_share_actual']:.1%}), {sample['train_events']:,} events; sampled in {sample['sample_s']:.0f} s (not measured)",
+                      flush=True)
             at = load()
-            trained, peak = run_child("train", local, env, log, "--promote")
-            figures["train_local"] = {**trained, "peak_gb": peak, "load": at}
-            print(f"train, local (load {at}): {trained['wall_s']:.0f} s (fit {trained['fit_s']:.0f} s, {trained['rows']:,} rows + "
+            trained, peak = run_child("train", train_local, env, log, "--promote")
+            figures["train_local"] = {**trained, "peak_gb": peak, "load": at, **sample}
+            print(f"train, local, on {sample['train_customers']:,} customers = {sample['train_share_actual']:.1%} of the world "
+                  f"(load {at}): {trained['wall_s']:.0f} s (fit {trained['fit_s']:.0f} s, {trained['rows']:,} rows + "
                   f"{trained['invitations']:,} invitations), peak {peak:.2f} GB; v{trained['version']} {trained['gate']}"
                   f"{' PROMOTED BY HAND' if trained['promoted_by_hand'] else ''}; {trained['metrics']}", flush=True)
 
@@ -253,12 +292,18 @@ def main() -> None:
                 print(f"nightly, dask (load {at}): {night_dask['wall_s']:.1f} s ({overhead:+.0%} vs local), flow process peak {peak:.2f} GB, "
                       f"worker peaks {', '.join(f'{w:.2f}' for w in workers)} GB", flush=True)
 
-            at = load()
-            trained_dask, peak, workers = on_cluster("train", dask)
-            figures["train_dask"] = {**trained_dask, "peak_gb": peak, "worker_peak_gb": workers, "load": at}
-            print(f"train, dask (load {at}): {trained_dask['wall_s']:.0f} s (fit {trained_dask['fit_s']:.0f} s), flow process peak {peak:.2f} GB, "
-                  f"worker peaks {', '.join(f'{w:.2f}' for w in workers)} GB; v{trained_dask['version']} "
-                  f"{'promoted' if trained_dask['promoted'] else 'refused'}: {trained_dask['gate']}; {trained_dask['metrics']}", flush=True)
+            trained_dask = None
+            if args.skip_cluster_train:
+                figures["train_dask"] = {"skipped": True}
+                print("train, dask: SKIPPED (--skip-cluster-train)", flush=True)
+            else:
+                at = load()
+                dask_train = engine_config(train_local, "train-dask.yaml", f"engine: {{kind: dask, address: \"{address}\", partitions: {args.partitions}}}")
+                trained_dask, peak, workers = on_cluster("train", dask_train)
+                figures["train_dask"] = {**trained_dask, "peak_gb": peak, "worker_peak_gb": workers, "load": at, **sample}
+                print(f"train, dask (load {at}): {trained_dask['wall_s']:.0f} s (fit {trained_dask['fit_s']:.0f} s), flow process peak {peak:.2f} GB, "
+                      f"worker peaks {', '.join(f'{w:.2f}' for w in workers)} GB; v{trained_dask['version']} "
+                      f"{'promoted' if trained_dask['promoted'] else 'refused'}: {trained_dask['gate']}; {trained_dask['metrics']}", flush=True)
             client.close()
         finally:
             for proc in reversed(cluster):
@@ -286,16 +331,18 @@ def main() -> None:
         "scoring_rows_per_s_core": scored["customers"] / scored["wall_s"] / cores,
         "training_rows_per_s_core": trained["rows"] / trained["fit_s"] / cores,  # the whole fit: backtest, refit, baselines, surveys
         "refit_rows_per_s_core": refit(trained, cores),
-        "refit_rows_per_s_core_dask": refit(trained_dask, args.workers),
+        "refit_rows_per_s_core_dask": refit(trained_dask, args.workers) if trained_dask else None,  # None: --skip-cluster-train
     }
-    for name, result in (("local", trained), ("dask", trained_dask)):
+    for name, result in (("local", trained), ("dask", trained_dask or {})):
         for b in result.get("boosters", []):
             print(f"  final booster, {name}: {b['rows']:,} rows x {b['rounds']} rounds in {b['s']:.1f} s")
     figures["per_core"] = per_core
     print(f"\nbuild_features, local: {built['wall_s']:.1f} s for {events:,} events -> {per_core['features_events_per_s_core']:,.0f} events/s per core")
     print(f"score, local, reasons for all {scored['customers']:,}: {scored['wall_s']:.1f} s -> {per_core['scoring_rows_per_s_core']:,.0f} rows/s per core")
-    print(f"train fit, local: {per_core['training_rows_per_s_core']:,.0f} training rows/s per core (backtest included); churn refit "
-          f"{per_core['refit_rows_per_s_core']:,.0f} rows/s per core, on the cluster {per_core['refit_rows_per_s_core_dask']:,.0f} per worker")
+    on_cluster_s = "not measured (--skip-cluster-train)" if trained_dask is None else f"{per_core['refit_rows_per_s_core_dask']:,.0f} per worker"
+    print(f"train fit, local, {figures['train_share_actual']:.1%} of the customers: "
+          f"{per_core['training_rows_per_s_core']:,.0f} training rows/s per core (backtest included); churn refit "
+          f"{per_core['refit_rows_per_s_core']:,.0f} rows/s per core, on the cluster {on_cluster_s}")
     (workdir / "scale.json").write_text(json.dumps(figures, indent=2, default=str))
     print(f"figures in {workdir / 'scale.json'}")
 
