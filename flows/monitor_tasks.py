@@ -22,6 +22,7 @@ from flows.tasks import IO_RETRIES, IO_RETRY_DELAY_S, PipelineError, uncached_ta
 from models.bundle import ModelBundle
 from models.drift import DriftThresholds, drift_summary, feature_drift
 from models.performance import estimated_performance, matured_dates, realised_performance, silent_follow_up
+from models.who_answers import markdown_line, measured_who_answers
 from sinks.schema import CHURN_SCORES, FEATURE_DRIFT, SCORE_PERFORMANCE
 
 # drift_summary decides on the scores and this many most important features (models.drift)
@@ -163,7 +164,8 @@ def assess_date(
     matured = read_matured_scores(config, as_of)
     estimated, realised = measure_performance(config, scores, matured, tables, as_of)
     test_pr_auc = model_test_pr_aucs(config, realised["model_version"].unique().to_list())
-    verdict = judge(config, as_of, drift, realised, test_pr_auc, health)
+    who = measured_who_answers(features, scores, bundle, drift, config.training.seed)  # informative: never a breach
+    verdict = judge(config, as_of, drift, realised, test_pr_auc, health, who)
     write_monitoring(config, as_of, drift, estimated, realised, verdict)
     return Assessment(verdict, realised, drift.height, estimated.height)
 
@@ -190,9 +192,12 @@ def realised_checks(realised: pl.DataFrame, test_pr_auc: dict[str, float | None]
 
 
 @uncached_task(name="judge-date")
-def judge(config: Config, as_of: date, drift: pl.DataFrame, realised: pl.DataFrame, test_pr_auc: dict[str, float | None], data_health: dict) -> dict:
+def judge(
+    config: Config, as_of: date, drift: pl.DataFrame, realised: pl.DataFrame, test_pr_auc: dict[str, float | None], data_health: dict,
+    who_answers: dict | None = None,
+) -> dict:
     """The date's verdict, JSON for score_runs.drift_summary: drift status and worst columns,
-    realised PR-AUC checks, data health, and the breaches that fail the run."""
+    realised PR-AUC checks, data health, who answers surveys (models/who_answers.py), and the breaches that fail the run."""
     if drift.height:
         verdict = drift_summary(drift, top=DECIDING_FEATURES)
     else:
@@ -205,6 +210,7 @@ def judge(config: Config, as_of: date, drift: pl.DataFrame, realised: pl.DataFra
         "thresholds": {"warn": config.monitoring.drift.warn, "fail": config.monitoring.drift.fail},
         "realised": realised_checks(realised, test_pr_auc, config.monitoring.min_realised_pr_auc_ratio),
         "data_health": data_health,
+        "who_answers": who_answers,
     }
     return {**verdict, "breaches": [b.as_json() for b in breaches(config, as_of, verdict)]}
 
@@ -273,7 +279,7 @@ def write_monitoring(config: Config, as_of: date, drift: pl.DataFrame, estimated
 
 
 def monitoring_markdown(as_of: date, version: str, verdict: dict) -> str:
-    """The verdict for people: status, the deciding column, the largest drifts, realised checks, data health."""
+    """The verdict for people: status, the deciding column, the largest drifts, realised checks, who answers surveys, data health."""
     lines = [f"# quietchurn monitor as of {as_of}", "", f"Model v{version}: drift **{verdict['status']}**.", ""]
     for key in ("failure", "warning"):
         if verdict.get(key):
@@ -283,6 +289,8 @@ def monitoring_markdown(as_of: date, version: str, verdict: dict) -> str:
     lines += [f"| {name} (score) | | {d['value']:.3f} | {d['status']} |" for name, d in verdict.get("score_drift", {}).items()]
     for check in verdict["realised"]:
         lines.append(f"\nRealised PR-AUC of {check['as_of']} (v{check['model_version']}): {check['pr_auc']} against test {check['test_pr_auc']}.")
+    if verdict.get("who_answers"):  # absent from verdicts written before it existed
+        lines += ["", markdown_line(verdict["who_answers"])]
     health = verdict["data_health"]
     lines += ["", f"Data health {health['status']}.", *[f"- {issue}" for issue in health.get("issues", [])]]
     return "\n".join(lines) + "\n"

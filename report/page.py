@@ -139,6 +139,7 @@ def report_context(tables: ReportTables, config: Config, generated_at: datetime)
         "drift": drift.to_dicts(),
         "drift_left_out": drift_left_out,
         "health": (verdict or {}).get("data_health"),
+        "who_answers": (verdict or {}).get("who_answers"),  # absent from verdicts written before it existed
         "performance_rows": performance_table(tables.score_performance, as_of),
         "deciding_features": DECIDING_FEATURES,
         "horizon_days": config.churn.horizon_days + config.churn.grace_days,

@@ -60,6 +60,10 @@ def test_training_stores_a_reference_of_every_feature_and_score(flow_config):
     assert ranks == list(range(1, len(bundle.features) + 1))
     assert all(columns[s]["importance_rank"] is None and columns[s]["score"] for s in SCORES)
     assert all(abs(sum(entry["shares"]) - 1) < 1e-9 for entry in columns.values())
+    # who answers surveys on the test snapshot, by the score run's own response-rate definition
+    who = bundle.reference["who_answers"]
+    assert who["as_of"] == bundle.metadata["split_test_date"] and who["response_rate_definition"] == "survey_response_rate"
+    assert 0 < who["response_rate"] <= 1 and 0 < who["mean_propensity"] < 1
 
 
 def test_nightly_monitors_today_and_realises_only_matured_dates(monitored_world):
@@ -98,6 +102,11 @@ def test_nightly_monitors_today_and_realises_only_matured_dates(monitored_world)
     assert health["status"] in ("ok", "warn") and health["tables"]["events"]["hours_old"] <= config.monitoring.max_staleness_hours
     # two earlier snapshots (the scored dates) give the volume its trailing median
     assert health["tables"]["events"]["trailing_median_rows"] > 0 and health["tables"]["events"]["volume_ratio"] >= 1
+    # who answers: today's rate is the run's own, beside the figures stored at training
+    who = verdict["who_answers"]
+    assert who["today"]["response_rate"] == pytest.approx(runs["survey_response_rate"][0])
+    assert who["training"] == bundle.reference["who_answers"] and 0 < who["today"]["mean_propensity"] < 1
+    assert who["response_propensity_psi"] == pytest.approx(drift.filter(pl.col("feature") == "response_propensity")["value"][0])
     # the dates scored without monitoring keep a null summary
     assert sink.read_score_runs().filter(pl.col("as_of") != today)["drift_summary"].null_count() == 2
 
