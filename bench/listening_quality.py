@@ -65,7 +65,7 @@ RANKS_FIRST = 1e12  # a churn score above any real one (sklearn refuses infinity
 METRICS = ("pr_auc", "roc_auc", "lift_at_capacity")
 SCORERS = {  # figure prefix -> label; the purchases-only ones are absent elsewhere
     "model": "model (calibrated)",
-    "recency": "baseline: recency rule (any event)",
+    "recency": "baseline: recency rule (churn.activity_event_types, else any event)",
     "survey": "baseline: survey-only rule",
     "logreg": "baseline: logistic regr.",
     "recency_purchase": "recency rule (qualifying events)",
@@ -172,7 +172,7 @@ def train_as_flows(tables, config, today: date):
     schema = training_schema(tables, config, today)
     training = build_training_frame(tables, config, today, schema=schema)
     invitations = build_invitation_frame(tables, config, schema, training["as_of"].min(), today)
-    result = train_models(training, TrainingInputs.from_schema(schema), config, invitations)
+    result = train_models(training, TrainingInputs.from_schema(schema, activity_event_types=config.churn.activity_event_types), config, invitations)
     return result, training, invitations, time.perf_counter() - started
 
 

@@ -159,7 +159,7 @@ def training_frames(config: Config, tables, as_of: date) -> tuple[pl.DataFrame, 
         "training frame: %s rows over %s snapshots; %s invitations",
         f"{training.height:,}", training["as_of"].n_unique(), "no" if invitations is None else f"{invitations.height:,}",
     )
-    return training, invitations, TrainingInputs.from_schema(schema)
+    return training, invitations, TrainingInputs.from_schema(schema, activity_event_types=config.churn.activity_event_types)
 
 
 @uncached_task(name="fit-models")

@@ -18,7 +18,7 @@ import polars as pl
 from scipy import stats
 
 from configs import Config
-from models.baselines import LogisticBaseline, recency_score, survey_score
+from models.baselines import LogisticBaseline, recency_days, recency_score, survey_score
 from models.boosting import to_matrix, train_booster
 from models.churn import monotone_directions
 from models.inputs import LABEL, TrainingInputs
@@ -114,7 +114,7 @@ def _fold_scores(training: pl.DataFrame, fold: Fold, spec: TrainingInputs, confi
         rounds[candidate.name].append(best)
         columns[candidate.name] = booster.predict(X, num_iteration=best)
     logreg = LogisticBaseline(spec.features, spec.categorical, random_state=seed).fit(to_matrix(rows, spec.features), _labels(rows))
-    columns["baseline_recency"] = recency_score(target[spec.recency_feature].to_numpy())
+    columns["baseline_recency"] = recency_score(recency_days(target, spec.recency_features))
     columns["baseline_logreg"] = logreg.predict_proba(X)
     if spec.last_score_feature and spec.last_score_feature in target.columns:
         columns["baseline_survey"] = survey_score(target[spec.last_score_feature].fill_null(np.nan).to_numpy())

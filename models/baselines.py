@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import polars as pl
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -15,6 +18,11 @@ def recency_score(days_since_last_activity: np.ndarray) -> np.ndarray:
     days = np.asarray(days_since_last_activity, dtype=float)
     worst = np.nanmax(days) + 1 if np.isfinite(days).any() else 0.0
     return np.where(np.isnan(days), worst, days)
+
+
+def recency_days(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Row-wise smallest of the recency ``columns`` (days since the last qualifying activity); NaN when all are null."""
+    return frame.select(pl.min_horizontal([pl.col(c).cast(pl.Float64) for c in columns])).to_series().fill_null(np.nan).to_numpy()
 
 
 def survey_score(last_survey_score: np.ndarray) -> np.ndarray:

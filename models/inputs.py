@@ -7,13 +7,27 @@ so the columns trained on, the catalog logged and the columns scored can never d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from features.catalog import FeatureSchema, FeatureSpec
+from features.catalog import FeatureSchema, FeatureSpec, checked_slugs
 
 LABEL = "churned"  # churned within churn.horizon_days after as_of
 RECENCY_FEATURE = "days_since_last_event"  # the recency rule's input
 LAST_SCORE_FEATURE = "last_survey_score"  # the survey-only rule's input
+
+
+def recency_features(schema: FeatureSchema, activity_event_types: Sequence[str] | None) -> tuple[str, ...]:
+    """The recency rule's inputs: with ``churn.activity_event_types`` (inactivity churn counting only those
+    events), days since the last event of each of those types that has a column, so the rule a CX team would
+    use ("sort by days since the last purchase") is the baseline, not a weaker one fooled by browsing;
+    otherwise, or when none of them has a column, days since the last event of any type."""
+    if activity_event_types:
+        own = [f"days_since_last_{s}" for s in checked_slugs(activity_event_types, "churn.activity_event_types")]
+        present = tuple(c for c in own if c in schema.names)
+        if present:
+            return present
+    return (RECENCY_FEATURE,)
 
 
 @dataclass(frozen=True)
@@ -21,12 +35,13 @@ class TrainingInputs:
     """A feature schema as the models see it; every list below is derived from ``schema``."""
 
     schema: FeatureSchema
-    recency_feature: str = RECENCY_FEATURE  # days since last activity
+    # days since the last activity *that counts as staying*: the recency rule reads the smallest of these
+    recency_features: tuple[str, ...] = (RECENCY_FEATURE,)
     metadata: dict = field(default_factory=dict)
 
     @classmethod
-    def from_schema(cls, schema: FeatureSchema, metadata: dict | None = None) -> TrainingInputs:
-        return cls(schema=schema, metadata=metadata or {})
+    def from_schema(cls, schema: FeatureSchema, metadata: dict | None = None, activity_event_types: Sequence[str] | None = None) -> TrainingInputs:
+        return cls(schema=schema, recency_features=recency_features(schema, activity_event_types), metadata=metadata or {})
 
     @property
     def features(self) -> list[str]:

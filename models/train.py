@@ -17,7 +17,7 @@ import polars as pl
 
 from configs import Config
 from features.sufficiency import CannotTrain, label_problem
-from models.baselines import LogisticBaseline, recency_score, survey_score
+from models.baselines import LogisticBaseline, recency_days, recency_score, survey_score
 from models.boosting import to_matrix, train_booster
 from models.bundle import ModelBundle
 from models.backtest import SELECTION_METRIC, Backtest, candidate_monotone, candidate_params, fold_metric, paired_difference, run_backtest
@@ -167,7 +167,7 @@ def train_models(
     )
     scorers = {
         "test_": calibrated,
-        "baseline_recency_": recency_score(test[spec.recency_feature].to_numpy()),
+        "baseline_recency_": recency_score(recency_days(test, spec.recency_features)),
         "baseline_logreg_": logreg.predict_proba(X_test),
     }
     if spec.last_score_feature and spec.last_score_feature in test.columns:

@@ -182,3 +182,23 @@ def test_the_final_model_is_calibrated_on_out_of_fold_scores(tmp_path, world, sp
     assert result.bundle.metadata["backtest_candidate"] == "default"
     for key in ("backtest_pr_auc", "backtest_delta_logreg_pr_auc_mean", "backtest_delta_logreg_pr_auc_low", "backtest_delta_recency_pr_auc_high"):
         assert np.isfinite(result.metrics[key]), key
+
+
+def test_the_recency_rule_reads_the_activity_that_counts_as_staying():
+    """With churn.activity_event_types, the rule sorts by the last qualifying event (the smallest of their
+    recencies, null only when none happened); without, or when none has a column, by any event."""
+    from features.catalog import FeatureSchema, FeatureSpec, Vocabulary
+    from models.baselines import recency_days
+    from models.inputs import RECENCY_FEATURE, recency_features
+
+    def spec(name):
+        return FeatureSpec(name, "history", "events", name, "{value:days}", 1, "Int32", None)
+
+    names = ["days_since_last_event", "days_since_last_purchase", "days_since_last_refund", "days_since_last_page_view"]
+    schema = FeatureSchema([spec(n) for n in names], Vocabulary(), ("events",))
+    assert recency_features(schema, None) == (RECENCY_FEATURE,)
+    assert recency_features(schema, ["purchase"]) == ("days_since_last_purchase",)
+    assert recency_features(schema, ["purchase", "refund", "gift card"]) == ("days_since_last_purchase", "days_since_last_refund")
+    assert recency_features(schema, ["gift card"]) == (RECENCY_FEATURE,)  # no column for it: any event
+    frame = pl.DataFrame({"days_since_last_purchase": [200, None, 5, None], "days_since_last_refund": [30, 40, None, None]})
+    assert np.array_equal(recency_days(frame, ["days_since_last_purchase", "days_since_last_refund"]), [30, 40, 5, np.nan], equal_nan=True)
