@@ -91,10 +91,7 @@ class StagedSnapshot:
 def stage_snapshot(config: Config, as_of: date) -> StagedSnapshot:
     """Read and validate every configured table batch by batch, writing accepted rows straight into a
     staging folder: memory holds one batch, not the tables."""
-    # buckets only for the Dask engine, whose tasks read one each; the local engine reads whole tables, and
-    # hashing and splitting every row is CPU it would pay for nothing (docs/scale.md#snapshot-layout)
-    partitions = config.engine.partitions if config.engine.kind == "dask" else None
-    stager = workspace.SnapshotStager(workspace.snapshot_dir(config, as_of), partitions)
+    stager = workspace.SnapshotStager(workspace.snapshot_dir(config, as_of), config.engine.partitions)
     try:
         return StagedSnapshot(stager, stream_tables(config, stager.append), None)
     except RejectLimitError as exc:
