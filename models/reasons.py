@@ -104,6 +104,13 @@ def _bits(values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(values), np.nan, values).view(np.int64)
 
 
+def _settled(value: float) -> float:
+    """The value to 12 significant digits: a feature summed in another order (per bucket on a Dask
+    cluster, another file layout) differs in its last bits, and must not read 73.76 on one engine and
+    73.75 on the other (73.755 vs 73.75500000000001); 12 digits are far beyond what a reason shows."""
+    return float(f"{value:.12g}") if math.isfinite(value) else value
+
+
 def _feature_drivers(spec: FeatureSpec | None, name: str, decode: dict[str, dict[int, str]], values: np.ndarray, typical: np.ndarray):
     """One feature's reason texts and JSON heads (everything but the contribution) for rows with
     these values and usual levels: formatted once per distinct (value, usual) pair."""
@@ -111,6 +118,7 @@ def _feature_drivers(spec: FeatureSpec | None, name: str, decode: dict[str, dict
     prefix = f'{{"feature": {json.dumps(name)}, "value": '
     texts, heads = [], []
     for value, usual in distinct.view(np.float64).tolist():
+        value, usual = _settled(value), _settled(usual)
         shown = _plain(value, name, decode)
         usual = None if math.isnan(usual) else usual
         texts.append(_say(spec, name, shown, usual))

@@ -201,3 +201,15 @@ def test_every_catalog_entry_of_a_simulated_world_reads_aloud(world_schema) -> N
                 assert not re.search(r"\d\.0\b", text), (spec.name, value, text)  # no "131.0"
     assert checked > 500
     assert {s.name for s in world_schema.features if s.missing_reason} >= {"last_survey_score", "days_since_last_event"}
+
+
+def test_a_value_summed_in_another_order_reads_the_same() -> None:
+    """73.755 on one engine and 73.75500000000001 on another (the same mean summed per bucket) must give
+    the same sentence and JSON, not 73.75 and 73.76."""
+    features = ["value_mean_30d", "tenure_days"]
+    catalog = {f: CATALOG[f] for f in features}
+    X = np.array([[73.755, 10.0], [73.75500000000001, 10.0]])
+    contrib = np.tile(np.array([0.9, 0.1, -2.0]), (2, 1))
+    texts, payloads = explain(contrib, X, {}, features, catalog, {})
+    assert texts[0] == texts[1] and payloads[0] == payloads[1]
+    assert json.loads(payloads[0])[0]["value"] == 73.755
