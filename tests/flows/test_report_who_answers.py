@@ -40,7 +40,7 @@ def _block_rows(page: str) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("training", "rows"),
     [
-        (TRAINING, [["survey response rate", "21.0%", "25.0%", "-4.0%"], ["mean response propensity", "0.287", "0.301", "-0.014"]]),
+        (TRAINING, [["survey response rate", "21.0%", "25.0%", "-4.0 pts"], ["mean response propensity", "0.287", "0.301", "-0.014"]]),
         ({**TRAINING, "response_rate": 0.31, "response_rate_definition": BASE_RATE},
          [["survey response rate", "21.0%", "31.0% (base rate)", "–"], ["mean response propensity", "0.287", "0.301", "-0.014"]]),
         (None, [["survey response rate", "21.0%", "not stored at training", "–"], ["mean response propensity", "0.287", "not stored at training", "–"]]),
@@ -49,7 +49,7 @@ def _block_rows(page: str) -> list[list[str]]:
 def test_the_report_shows_who_answers_today_beside_training(config, training, rows):
     page = _page(config, training)
     assert _block_rows(page) == rows
-    assert "Who answers surveys" in page and "PSI 0.042" in page
+    assert "Who answers surveys" in page and "PSI against training: 0.042" in page
 
 
 def test_a_verdict_without_the_block_shows_none(config):
