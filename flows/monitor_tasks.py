@@ -113,18 +113,28 @@ def check_data_health(config: Config, tables: dict, snapshot: str, as_of: date) 
     return data_health(tables, workspace.read_manifest(Path(snapshot)), manifests, as_of, config)
 
 
+@uncached_task(name="predict-response-propensity")
+def predict_response_propensity(features: pl.DataFrame, bundle: ModelBundle) -> pl.Series | None:
+    """Each feature row's response propensity from the version's response model (None without one):
+    predicted once per date, read by the drift and the who-answers figures."""
+    if bundle.satisfaction is None:
+        return None
+    return pl.Series("response_propensity", bundle.response_propensity(features), dtype=pl.Float64)
+
+
 @uncached_task(name="measure-drift")
-def measure_drift(config: Config, features: pl.DataFrame, scores: pl.DataFrame, bundle: ModelBundle) -> pl.DataFrame:
-    """feature_drift rows of the date: its model features and scores against the version's reference
-    (none when the version was trained before references were stored)."""
+def measure_drift(
+    config: Config, features: pl.DataFrame, scores: pl.DataFrame, bundle: ModelBundle, propensity: pl.Series | None
+) -> pl.DataFrame:
+    """feature_drift rows of the date: its model features and scores (``propensity`` aligned with the
+    feature rows) against the version's reference (none when the version was trained before references were stored)."""
     if bundle.reference is None:
         return FEATURE_DRIFT.empty()
     present = [c for c in bundle.features if c in features.columns]
-    current = features.select("customer_id", *present).join(
-        scores.select("customer_id", "churn_probability", "dissatisfaction_probability"), on="customer_id", how="left"
-    )
-    if bundle.satisfaction is not None:
-        current = current.with_columns(response_propensity=pl.Series(bundle.response_propensity(current), dtype=pl.Float64))
+    current = features.select("customer_id", *present)
+    if propensity is not None:
+        current = current.with_columns(response_propensity=propensity)  # before the join, which may reorder rows
+    current = current.join(scores.select("customer_id", "churn_probability", "dissatisfaction_probability"), on="customer_id", how="left")
     limits = DriftThresholds(config.monitoring.drift.warn, config.monitoring.drift.fail)
     drift = feature_drift(current, bundle.reference, metric="psi", thresholds=limits)
     return drift.select(as_of=pl.lit(scores["as_of"][0]), model_version=pl.lit(scores["model_version"][0]), *drift.columns)
@@ -160,11 +170,12 @@ def assess_date(
     """The monitor's steps for one scored date, written to the sink: drift against the version's
     reference, estimated performance, realised performance of matured dates, the verdict.
     Shared by the monitor flow and backfill."""
-    drift = measure_drift(config, features, scores, bundle)
+    propensity = predict_response_propensity(features, bundle)
+    drift = measure_drift(config, features, scores, bundle, propensity)
     matured = read_matured_scores(config, as_of)
     estimated, realised = measure_performance(config, scores, matured, tables, as_of)
     test_pr_auc = model_test_pr_aucs(config, realised["model_version"].unique().to_list())
-    who = measured_who_answers(features, scores, bundle, drift, config.training.seed)  # informative: never a breach
+    who = measured_who_answers(scores, propensity, bundle, drift)  # informative: never a breach
     verdict = judge(config, as_of, drift, realised, test_pr_auc, health, who)
     write_monitoring(config, as_of, drift, estimated, realised, verdict)
     return Assessment(verdict, realised, drift.height, estimated.height)
@@ -173,7 +184,8 @@ def assess_date(
 def realised_checks(realised: pl.DataFrame, test_pr_auc: dict[str, float | None], ratio: float) -> list[dict]:
     """Each matured date's realised PR-AUC against its version's test PR-AUC; ``below`` = even the upper
     end of its 95% bootstrap interval (``pr_auc_upper``) is under ``ratio`` x it, so a small company's
-    unlucky month is not an alarm (docs/monitoring.md)."""
+    unlucky month is not an alarm (docs/monitoring.md). Realised rows without the bound (written before
+    it existed) get ``pr_auc_upper`` = ``pr_auc``, so every check holds the key."""
     wide = (
         realised.filter(pl.col("metric").is_in(["pr_auc", "pr_auc_upper"]))
         .pivot(on="metric", index=["as_of", "model_version"], values="value")
@@ -182,7 +194,7 @@ def realised_checks(realised: pl.DataFrame, test_pr_auc: dict[str, float | None]
     checks = []
     for row in wide.iter_rows(named=True):
         reference, value = test_pr_auc.get(row["model_version"]), row.get("pr_auc")
-        upper = row.get("pr_auc_upper", value)
+        upper = value if row.get("pr_auc_upper") is None else row["pr_auc_upper"]
         below = None if reference is None or value is None or upper is None else upper < ratio * reference
         checks.append({
             "as_of": row["as_of"].isoformat(), "model_version": row["model_version"], "pr_auc": value,
@@ -253,7 +265,7 @@ def breaches(config: Config, as_of: date, verdict: dict) -> list[alerts.Breach]:
         if c.get("below"):
             found.append(alerts.Breach(
                 "realised_performance", as_of, f"model v{c['model_version']}",
-                f"realised PR-AUC of the scores of {c['as_of']} is {c['pr_auc']:.4f} (95% upper bound {c.get('pr_auc_upper') or c['pr_auc']:.4f}), "
+                f"realised PR-AUC of the scores of {c['as_of']} is {c['pr_auc']:.4f} (95% upper bound {c['pr_auc_upper']:.4f}), "
                 f"below monitoring.min_realised_pr_auc_ratio="
                 f"{m.min_realised_pr_auc_ratio} x the model's test PR-AUC {c['test_pr_auc']:.4f}; the next nightly retrains",
                 where,
@@ -325,7 +337,7 @@ def raise_alarm(config: Config, as_of: date, verdict: dict) -> None:
         if check["below"]:
             logger.warning(
                 "realised PR-AUC of %s (v%s) is %.4f (95%% upper bound %.4f), below monitoring.min_realised_pr_auc_ratio=%s x test PR-AUC %.4f",
-                check["as_of"], check["model_version"], check["pr_auc"], check.get("pr_auc_upper") or check["pr_auc"],
+                check["as_of"], check["model_version"], check["pr_auc"], check["pr_auc_upper"],
                 config.monitoring.min_realised_pr_auc_ratio, check["test_pr_auc"],
             )
     if verdict["status"] == "warn":

@@ -32,8 +32,9 @@ class ScoreColumns:
     last_score: str = LAST_SURVEY_SCORE
 
 
-def _status_labels(frame: pl.DataFrame, bundle: ModelBundle, column: str) -> pl.Series:
-    """survey_status as text: decoded from its stored categorical codes when it is a feature."""
+def survey_status_labels(frame: pl.DataFrame, bundle: ModelBundle, column: str) -> pl.Series:
+    """survey_status as text: decoded from its stored categorical codes when it is a feature. Public so
+    that models/who_answers.py reads the status exactly as the scorer does."""
     if column not in frame.columns:
         return pl.Series(SURVEY_STATUS, ["not_asked"] * frame.height)
     series = frame[column]
@@ -148,7 +149,7 @@ def customer_scores(features: pl.DataFrame, bundle: ModelBundle, config: Config,
             "customer_id": features["customer_id"],
             "churn_probability": predictions["churn_probability"],
             "dissatisfaction_probability": predictions["dissatisfaction_probability"],
-            SURVEY_STATUS: _status_labels(features, bundle, columns.status),
+            SURVEY_STATUS: survey_status_labels(features, bundle, columns.status),
             "last_survey_score": features[columns.last_score].cast(pl.Float64)
             if columns.last_score in features.columns
             else pl.Series([None] * features.height, dtype=pl.Float64),

@@ -7,8 +7,9 @@ A lower rate with a steady mean propensity is fewer answers from the same kind o
 mean propensity is a different kind of people answering, which moves the respondents' mean score
 without any change in satisfaction.
 
-Pure apart from the response model's predictions: frames and a model bundle in, JSON-serialisable
-dicts out. Informative only: nothing here fails a run.
+Pure: frames, propensities already predicted (at training by models/reference.py, when monitoring by
+flows/monitor_tasks.py) and a model bundle in, JSON-serialisable dicts out. Informative only:
+nothing here fails a run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import date
 import polars as pl
 
 from models.bundle import ModelBundle
-from models.scoring import LAST_SURVEY_SCORE, SURVEY_STATUS, _status_labels, summarise_surveys
+from models.scoring import LAST_SURVEY_SCORE, SURVEY_STATUS, summarise_surveys, survey_status_labels
 
 # How the training response rate was measured: the score run's own definition on the test snapshot,
 # or (when that snapshot holds no survey status) the response model's share of invitations answered.
@@ -29,9 +30,6 @@ DEFINITIONS = {
     BASE_RATE: "share of the training invitations answered (response_base_rate): not the score run's definition",
 }
 NOT_STORED = "not stored at training (the model version predates it): retrain to compare"
-# A seeded uniform sample gives the mean propensity to ~0.001 and bounds the cost at 1M customers,
-# as the drift reference does (models/reference.py).
-PROPENSITY_MAX_ROWS = 200_000
 # summarise_surveys with no propensities computes the rate alone (its Hájek estimate stays null)
 _NO_PROPENSITIES = pl.DataFrame(schema={"customer_id": pl.String, LAST_SURVEY_SCORE: pl.Float64, "response_propensity": pl.Float64})
 
@@ -48,7 +46,7 @@ def snapshot_response_rate(rows: pl.DataFrame, bundle: ModelBundle) -> float | N
     if SURVEY_STATUS not in rows.columns:
         return None  # the scorer would call everyone not_asked: no rate, not a rate of 0
     last = rows[LAST_SURVEY_SCORE].cast(pl.Float64) if LAST_SURVEY_SCORE in rows.columns else pl.lit(None, pl.Float64)
-    status = rows.select("customer_id", _status_labels(rows, bundle, SURVEY_STATUS), last.alias(LAST_SURVEY_SCORE))
+    status = rows.select("customer_id", survey_status_labels(rows, bundle, SURVEY_STATUS), last.alias(LAST_SURVEY_SCORE))
     return response_rate(status)
 
 
@@ -80,13 +78,10 @@ def training_who_answers(bundle: ModelBundle, test_rows: pl.DataFrame, scores: p
     return training_block(dates.max() if dates.len() == 1 else None, snapshot_response_rate(test_rows, bundle), base, propensity)
 
 
-def today_figures(features: pl.DataFrame, scores: pl.DataFrame, bundle: ModelBundle, seed: int) -> dict:
+def today_figures(scores: pl.DataFrame, propensity: pl.Series | None) -> dict:
     """Today's response rate (from the date's churn_scores, as its score run computed it) and the mean
-    response propensity of today's eligible customers (None without a response model)."""
-    propensity = None
-    if bundle.satisfaction is not None and features.height:
-        rows = features.sample(n=PROPENSITY_MAX_ROWS, seed=seed) if features.height > PROPENSITY_MAX_ROWS else features
-        propensity = pl.Series(bundle.response_propensity(rows), dtype=pl.Float64)
+    of ``propensity``, every eligible customer's response propensity as the monitor predicted it once
+    for drift and this block (None without a response model or customers)."""
     return {"response_rate": response_rate(scores), "mean_propensity": _mean(propensity)}
 
 
@@ -111,10 +106,10 @@ def who_answers_block(training: dict | None, today: dict, drift: pl.DataFrame) -
     return {**block, "difference": difference, "note": note}
 
 
-def measured_who_answers(features: pl.DataFrame, scores: pl.DataFrame, bundle: ModelBundle, drift: pl.DataFrame, seed: int) -> dict:
+def measured_who_answers(scores: pl.DataFrame, propensity: pl.Series | None, bundle: ModelBundle, drift: pl.DataFrame) -> dict:
     """``who_answers_block`` of a monitored date against the block stored with its model version."""
     training = (bundle.reference or {}).get("who_answers")
-    return who_answers_block(training, today_figures(features, scores, bundle, seed), drift)
+    return who_answers_block(training, today_figures(scores, propensity), drift)
 
 
 def _percent(value: float | None) -> str:

@@ -70,7 +70,7 @@ STALE = {"status": "ok", "failure": None, "realised": [], "data_health": {"statu
 }}}
 CALM = {**STALE, "data_health": {"status": "ok", "issues": [], "tables": {"events": {"newest": "2026-03-31T23:10:00+00:00", "hours_old": 0.8}}}}
 DRIFTED = {**CALM, "failure": {"feature": "tickets_30d", "value": 0.31, "importance_rank": 1}}
-LOW = {**CALM, "realised": [{"as_of": "2026-03-01", "model_version": "3", "pr_auc": 0.05, "test_pr_auc": 0.1, "below": True}]}
+LOW = {**CALM, "realised": [{"as_of": "2026-03-01", "model_version": "3", "pr_auc": 0.05, "pr_auc_upper": 0.07, "test_pr_auc": 0.1, "below": True}]}
 AS_OF = date(2026, 4, 1)
 
 

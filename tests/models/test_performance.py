@@ -265,3 +265,23 @@ def test_a_realised_pr_auc_under_the_threshold_alarms_only_beyond_sampling_noise
     assert check(1_500)["below"] is False
     large = check(200_000)
     assert large["below"] is True and large["pr_auc"] < large["pr_auc_upper"] < 0.8 * large["pr_auc"] / 0.6
+
+
+@pytest.mark.parametrize(
+    ("metrics", "upper", "below"),
+    [
+        ({"pr_auc": 0.05, "pr_auc_upper": 0.07}, 0.07, True),  # even the bound is under 0.8 x 0.1
+        ({"pr_auc": 0.05, "pr_auc_upper": 0.09}, 0.09, False),  # low, but within sampling noise
+        ({"pr_auc": 0.05}, 0.05, True),  # rows written before the bound existed: the PR-AUC is its own bound
+        ({"pr_auc": None, "pr_auc_upper": None}, None, None),  # one class only: nothing to judge
+    ],
+)
+def test_every_realised_check_holds_its_upper_bound(metrics, upper, below):
+    from flows.monitor_tasks import realised_checks
+
+    realised = pl.DataFrame(
+        [{"as_of": date(2025, 6, 1), "model_version": "1", "metric": m, "value": v} for m, v in metrics.items()],
+        schema={"as_of": pl.Date, "model_version": pl.String, "metric": pl.String, "value": pl.Float64},
+    )
+    [found] = realised_checks(realised, {"1": 0.1}, 0.8)
+    assert (found["pr_auc_upper"], found["below"]) == (upper, below)

@@ -107,7 +107,7 @@ def test_a_reference_without_the_block_still_monitors_and_says_so():
 
     bundle = SimpleNamespace(reference={"version": 1, "columns": {}}, satisfaction=None)  # stored before who_answers existed
     scores = _rows(["responded", "ignored"], [8.0, None])
-    block = measured_who_answers(scores.select("customer_id"), scores, bundle, _drift(None), seed=0)
+    block = measured_who_answers(scores, None, bundle, _drift(None))
     assert block["training"] is None and block["note"] == NOT_STORED
     assert block["today"] == {"response_rate": 0.5, "mean_propensity": None}
     assert "not stored at training" in markdown_line(block)
