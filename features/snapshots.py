@@ -205,10 +205,14 @@ def data_starts(tables: Tables, config: Config) -> date:
     return EPOCH + timedelta(days=first)
 
 
-def build_training_frame(tables: Tables, config: Config, observed_until: date, *, schema: FeatureSchema | None = None) -> pl.DataFrame:
+def build_training_frame(
+    tables: Tables, config: Config, observed_until: date, *, schema: FeatureSchema | None = None, starts: date | None = None
+) -> pl.DataFrame:
     """as_of, customer_id, features…, churned for every training snapshot date
-    (:func:`features.timeline.snapshot_dates`): one call, one query per family for all dates."""
-    dates = snapshot_dates(observed_until, config, data_starts=data_starts(tables, config))
+    (:func:`features.timeline.snapshot_dates`): one call, one query per family for all dates.
+    ``starts``: the whole population's :func:`data_starts` when ``tables`` hold some customers only
+    (a hash bucket), so that every bucket snapshots the same dates."""
+    dates = snapshot_dates(observed_until, config, data_starts=starts or data_starts(tables, config))
     schema = schema or feature_schema(tables, config, dates[-1])
     frame = build_features(tables, config, dates, schema)
     outcome = labels.churn_labels(tables, config, dates, observed_until).collect()
