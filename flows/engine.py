@@ -2,9 +2,10 @@
 
 On Dask, customers are split into ``engine.partitions`` hash buckets (features/buckets.py); each
 bucket is one Prefect task run by prefect-dask's DaskTaskRunner: its features as of T, its
-predictions, its survey propensities, later its reasons. The parts that need the whole population
-(ranks, tiers, the silent ranks, which customers get reasons, the population score) run here after a
-small gather (docs/scale.md). The model is loaded once per worker process, not once per task.
+predictions, its survey propensities, later its reasons; for training, its snapshots with labels.
+The parts that need the whole population (ranks, tiers, the silent ranks, which customers get
+reasons, the population score; training's schema and first day of data) run here, the scoring
+ones after a small gather (docs/scale.md). The model is loaded once per worker process, not once per task.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from prefect import flow, get_run_logger
 from configs import Config
 from configs.schema import EngineConfig
 from features.buckets import bucket_expr
-from features.snapshots import FeatureSchema, build_scoring_frame, feature_schema
+from features.snapshots import FeatureSchema, build_scoring_frame, build_training_frame, feature_schema
 from flows import workspace
 from flows.score_tasks import no_one_eligible
 from flows.tasks import PipelineError, uncached_task
@@ -118,6 +119,16 @@ def bucket_features_dir(config: Config, as_of: date) -> Path:
     return workspace.features_path(config, as_of).with_suffix("")
 
 
+def bucket_training_dir(config: Config, as_of: date) -> Path:
+    """``<workspace>/training/as_of=<date>/bucket=<k>.parquet``: one training frame file per bucket."""
+    return config.workspace / "training" / f"as_of={as_of.isoformat()}"
+
+
+def read_training_buckets(folder: str) -> pl.DataFrame:
+    """The bucket files as the one frame ``build_training_frame`` returns: sorted by (as_of, customer_id)."""
+    return pl.read_parquet(Path(folder) / "bucket=*.parquet").sort("as_of", "customer_id")
+
+
 def frame_width(path: str) -> int:
     """Columns of a feature frame written as one file or as a folder of bucket files."""
     source = Path(path)
@@ -186,6 +197,21 @@ def build_bucket_features(config: Config, snapshot: str, as_of: date, schema: Fe
     return str(path), frame.height
 
 
+def bucket_training_frame(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date, bucket: int) -> pl.DataFrame:
+    """One bucket's training rows (snapshots with labels), with the whole population's schema and
+    first day of events (``starts``): built from the bucket's customers alone, these would differ."""
+    tables = _bucket_tables(snapshot, bucket, config.engine.partitions)
+    return build_training_frame(tables, config, as_of, schema=schema, starts=starts)
+
+
+@uncached_task(name="build-bucket-training")
+def build_bucket_training(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date, bucket: int, out_dir: str) -> tuple[str, int]:
+    """One bucket's training frame, written to ``out_dir``; (its path, its rows)."""
+    frame = bucket_training_frame(config, snapshot, as_of, schema, starts, bucket)
+    path = workspace.write_frame(frame, Path(out_dir) / f"bucket={bucket}.parquet")
+    return str(path), frame.height
+
+
 @uncached_task(name="score-bucket")
 def score_bucket(config: Config, snapshot: str, features_path: str | None, as_of: date, model_uri: str, bucket: int, out_dir: str) -> BucketScores:
     """Features, predictions and survey propensities of one bucket; its features are kept in a file
@@ -241,6 +267,28 @@ def build_buckets(config: Config, snapshot: str, as_of: date, model_uri: str | N
     built = [future.result() for future in futures]
     _drop_stale_buckets(out_dir, [path for path, _ in built])
     return str(out_dir), sum(rows for _, rows in built)
+
+
+@flow(name="training-buckets")
+def build_training_buckets(config: Config, snapshot: str, as_of: date, population_schema: FeatureSchema, starts: date) -> tuple[str, int]:
+    """Every bucket's training frame built on the cluster into one folder: (the folder, the rows)."""
+    _log_dashboard()
+    out_dir = bucket_training_dir(config, as_of)
+    futures = [
+        build_bucket_training.submit(config, snapshot, as_of, population_schema, starts, k, str(out_dir)) for k in range(config.engine.partitions)
+    ]
+    built = [future.result() for future in futures]
+    _drop_stale_buckets(out_dir, [path for path, _ in built])
+    return str(out_dir), sum(rows for _, rows in built)
+
+
+def training_on_cluster(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date) -> pl.DataFrame:
+    """``build_training_buckets`` on the configured cluster (a LocalCluster for this run when no
+    address), gathered here into the local engine's training frame."""
+    check_scheduler(config.engine)
+    with prefect_api_for_workers():
+        folder, _ = build_training_buckets.with_options(task_runner=task_runner(config.engine))(config, snapshot, as_of, schema, starts)
+    return read_training_buckets(folder)
 
 
 def features_on_cluster(config: Config, snapshot: str, as_of: date, lineage: dict | None) -> tuple[str, int]:

@@ -91,7 +91,7 @@ def train(config_path: str, as_of: date | None = None) -> TrainResult:
     as_of = _covered_as_of(config, as_of)
     snapshot = _snapshot(config_path, config, as_of)
     tables = tasks.read_snapshot(snapshot)
-    training, invitations, inputs = tasks.training_frames(config, tables, as_of)
+    training, invitations, inputs = tasks.training_frames(config, tables, as_of, snapshot)  # per customer bucket with engine.kind dask
     result = tasks.fit_models(config, training, invitations, inputs)
     registered = tasks.register_model(config, result, training, snapshot, as_of)
     get_run_logger().info("version %s %s: %s", registered.version, "promoted" if registered.promoted else "not promoted", registered.reason)

@@ -138,13 +138,24 @@ def read_snapshot(snapshot: str) -> dict[str, pl.LazyFrame]:
 
 
 @uncached_task(name="training-frames")
-def training_frames(config: Config, tables, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame | None, TrainingInputs]:
-    """Snapshots with labels for the churn model, invitations with features for the satisfaction model."""
-    require_history(config, data_starts(tables, config), as_of)
+def training_frames(config: Config, tables, as_of: date, snapshot: str) -> tuple[pl.DataFrame, pl.DataFrame | None, TrainingInputs]:
+    """Snapshots with labels for the churn model, invitations with features for the satisfaction model.
+
+    With engine.kind dask the snapshots are built per customer bucket on the cluster and gathered
+    here (docs/scale.md). Their schema and first day of events are learnt here once, from the whole
+    snapshot: a bucket's own would miss another bucket's event types or categories, and its first
+    event may fall later, dropping a snapshot date the others keep."""
+    starts = data_starts(tables, config)
+    require_history(config, starts, as_of)
     schema = training_schema(tables, config, as_of)
     for note in skipped_notes(schema.vocabulary.skipped):  # free-text customers columns
         get_run_logger().warning(note)
-    training = build_training_frame(tables, config, as_of, schema=schema)
+    if config.engine.kind == "dask":
+        from flows.engine import training_on_cluster
+
+        training = training_on_cluster(config, snapshot, as_of, schema, starts)
+    else:
+        training = build_training_frame(tables, config, as_of, schema=schema)
     if training.is_empty():
         raise CannotTrain(
             f"cannot train: no customer is eligible at any training snapshot before {as_of} (signed up before it and, by "
