@@ -5,7 +5,9 @@ the fold's snapshot; the baselines score the same rows. The candidate with the b
 wins, except that the simplest candidate within one standard error of the best is preferred (the
 folds are few and noisy: a more flexible setting must win clearly to be chosen). Its fold
 predictions are the out-of-fold scores the final model is calibrated on, and its early-stopping
-rounds set the final refit's length. docs/dates-and-training.md, "How the model is chosen".
+rounds set the final refit's length. Then the share of a linear half in the score (a log-odds blend
+with models.linear.MonotoneLogistic, fitted on the same fold rows) is chosen the same way: the best
+mean PR-AUC over the folds, ties to trees alone. docs/dates-and-training.md, "How the model is chosen".
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from models.baselines import LogisticBaseline, recency_days, recency_score, surv
 from models.boosting import to_matrix, train_booster
 from models.churn import monotone_directions
 from models.inputs import LABEL, TrainingInputs
+from models.linear import MonotoneLogistic
 from models.metrics import ranking_metrics
 from models.split import Fold
 
@@ -30,6 +33,10 @@ SELECTION_METRIC = "pr_auc"
 # by customer, so no one is on both sides, and inside the fold's past, so the fold's as-of stays unseen.
 STOPPING_SHARE = 5
 _BUCKETS = 1_000_000
+# The booster's share of the churn score's log-odds, trees alone first (chosen on a tie); the rest is
+# the linear half. Three levels: the folds are too few to tune a finer weight.
+BOOSTER_WEIGHTS = (1.0, 0.7, 0.5)
+LINEAR = "linear_margin"
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class Backtest:
     per_fold: dict[str, list[float]]  # candidate -> its PR-AUC on each fold, in fold order
     chosen: Candidate
     rounds: int  # boosting rounds of the final refit: the median of the chosen candidate's early stops
+    booster_weight: float  # the chosen candidate's share of the blended log-odds (1.0: no linear half)
+    per_weight: dict[float, list[float]]  # booster weight -> the blend's PR-AUC on each fold
     scores: pl.DataFrame  # as_of, customer_id, churned, model (chosen, raw), baseline_* on every fold row
     notes: list[str]
 
@@ -113,7 +122,10 @@ def _fold_scores(training: pl.DataFrame, fold: Fold, spec: TrainingInputs, confi
         best = int(booster.best_iteration or booster.current_iteration())
         rounds[candidate.name].append(best)
         columns[candidate.name] = booster.predict(X, num_iteration=best)
-    logreg = LogisticBaseline(spec.features, spec.categorical, random_state=seed).fit(to_matrix(rows, spec.features), _labels(rows))
+    X_rows, y_rows = to_matrix(rows, spec.features), _labels(rows)
+    directions = monotone_directions(spec.features, spec.categorical, spec.catalog)
+    columns[LINEAR] = MonotoneLogistic(spec.features, spec.categorical, directions, random_state=seed).fit(X_rows, y_rows).margin(X)
+    logreg = LogisticBaseline(spec.features, spec.categorical, random_state=seed).fit(X_rows, y_rows)
     columns["baseline_recency"] = recency_score(recency_days(target, spec.recency_features))
     columns["baseline_logreg"] = logreg.predict_proba(X)
     if spec.last_score_feature and spec.last_score_feature in target.columns:
@@ -128,6 +140,13 @@ def fold_metric(scores: pl.DataFrame, column: str, metric: str, config: Config) 
         capacity = config.scoring.capacity_for(fold.height)
         out.append(ranking_metrics(_labels(fold), fold[column].to_numpy(), capacity)[metric])
     return out
+
+
+def blend(probability: pl.Expr, linear_margin: pl.Expr, booster_weight: float) -> pl.Expr:
+    """The blended probability: expit of booster_weight x the booster's log-odds + the rest x the linear margin."""
+    p = probability.clip(1e-15, 1 - 1e-15)
+    logit = booster_weight * (p / (1 - p)).log() + (1 - booster_weight) * linear_margin
+    return 1 / (1 + (-logit).exp())
 
 
 def choose(per_fold: dict[str, list[float]]) -> str:
@@ -163,5 +182,9 @@ def run_backtest(training: pl.DataFrame, folds: tuple[Fold, ...], spec: Training
     scores = pl.concat([_fold_scores(training, fold, spec, config, candidates, rounds) for fold in folds])
     per_fold = {c.name: fold_metric(scores, c.name, SELECTION_METRIC, config) for c in candidates}
     chosen = next(c for c in candidates if c.name == choose(per_fold))
-    scores = scores.rename({chosen.name: "model"}).drop(c.name for c in candidates if c is not chosen)
-    return Backtest(folds, per_fold, chosen, int(np.median(rounds[chosen.name])), scores, notes)
+    blends = {w: blend(pl.col(chosen.name), pl.col(LINEAR), w) for w in BOOSTER_WEIGHTS}
+    per_weight = {w: fold_metric(scores.with_columns(model=b), "model", SELECTION_METRIC, config) for w, b in blends.items()}
+    means = {w: float(np.nanmean(v)) for w, v in per_weight.items()}
+    weight = max(BOOSTER_WEIGHTS, key=lambda w: (means[w], w))  # ties to the larger booster share
+    scores = scores.with_columns(model=blends[weight]).drop(*(c.name for c in candidates), LINEAR)
+    return Backtest(folds, per_fold, chosen, int(np.median(rounds[chosen.name])), weight, per_weight, scores, notes)

@@ -89,6 +89,8 @@ def train_churn(
         params=candidate_params(backtest.chosen, config),
         monotone=candidate_monotone(backtest.chosen, spec),
         num_boost_round=backtest.rounds,
+        booster_weight=backtest.booster_weight,
+        directions=monotone_directions(spec.features, spec.categorical, list(spec.catalog)),
         random_state=config.training.seed,
     ).fit(
         to_matrix(parts["train"], spec.features), _labels(parts["train"]),
@@ -100,7 +102,8 @@ def train_churn(
 def backtest_metrics(backtest: Backtest, config: Config) -> dict[str, float]:
     """Selection and gate evidence for MLflow: means over folds, and model − baseline paired differences."""
     gate_metric = config.training.gate.metric.removeprefix("test_")
-    out = {"backtest_folds": float(len(backtest.folds)), "backtest_rounds": float(backtest.rounds)}
+    out = {"backtest_folds": float(len(backtest.folds)), "backtest_rounds": float(backtest.rounds), "backtest_booster_weight": backtest.booster_weight}
+    out |= {f"backtest_booster_weight_{w:.1f}_{SELECTION_METRIC}": float(np.nanmean(v)) for w, v in backtest.per_weight.items()}
     out |= {f"backtest_candidate_{name}_{SELECTION_METRIC}": float(np.nanmean(v)) for name, v in backtest.per_fold.items()}
     baselines = [c for c in backtest.scores.columns if c.startswith("baseline_")]
     for metric in dict.fromkeys((SELECTION_METRIC, "roc_auc", gate_metric)):
@@ -190,7 +193,7 @@ def train_models(
         satisfaction=satisfaction,
         metadata={
             **spec.metadata, **split.as_params(), "calibration": churn.calibrator_.method_,
-            "backtest_candidate": backtest.chosen.name, "backtest_fold_dates": ",".join(f.as_of.isoformat() for f in backtest.folds),
+            "backtest_candidate": backtest.chosen.name, "booster_weight": backtest.booster_weight, "backtest_fold_dates": ",".join(f.as_of.isoformat() for f in backtest.folds),
         },
     )
     bundle.reference = training_reference(bundle, test, config.training.seed)  # what drift is measured against
