@@ -18,7 +18,9 @@ Ground truth at that date is the weekly truth row nearest before it and the true
 [test, test + horizon). Churn rankings are judged on the pipeline's own test label; the purchases
 regime adds BG/NBD (models/btyd.py, fitted on qualifying events before the test date only) and a
 recency rule on purchases. Each seed prints its detail; each regime and size then prints means,
-wins out of seeds and the targets of issue 10 item 6 with PASS/MISS.
+wins out of seeds and the targets of issue 10 item 6 with PASS/MISS. An "observable bound" asks
+whether the satisfaction targets are reachable at all: LightGBM on the scoring features against the
+hidden ``dissatisfied`` of every customer (2-fold by customer, out-of-fold), read on non-respondents.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import polars.selectors as cs
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +62,9 @@ BOOTSTRAP_DRAWS = 200  # paired resamples of the test snapshot: how noisy is a P
 SILENT_LIFT_TARGET = 3.0  # silent-dissatisfied recall at capacity >= 3 x random
 ECE_SHARE_TARGET = 0.25  # ECE <= 0.25 x test base rate
 NONRESPONDENT_AUC_TARGET = 0.70  # non-respondents' dissatisfaction ROC-AUC
+BOUND_FOLDS = 2  # the observable bound's cross-validation, split by customer
+BOUND_PARAMS = {"objective": "binary", "metric": "auc", "num_leaves": 15, "learning_rate": 0.05, "min_data_in_leaf": 100, "verbose": -1}
+BOUND_ROUNDS, BOUND_PATIENCE, BOUND_INNER_SHARE = 1000, 50, 0.2  # early stopping on an inner split of the fitting fold
 BGNBD_SLACK = 0.005  # purchases: model ROC-AUC >= BG/NBD's - this
 WIN_SHARE = 0.8  # "in >= 4 of 5 seeds"
 RANKS_FIRST = 1e12  # a churn score above any real one (sklearn refuses infinity)
@@ -292,6 +298,43 @@ def nonrespondent_dissatisfaction(frame: pl.DataFrame) -> dict[str, float]:
     }
 
 
+def observable_bound(frame: pl.DataFrame, features: pl.DataFrame, capacity: int, seed: int) -> dict[str, float]:
+    """What any model of the observable features could reach on the non-respondents: an upper bound.
+
+    LightGBM learns the HIDDEN ``dissatisfied`` of everyone (not the answers) from the scoring frame's
+    numeric columns (categories arrive integer-coded and are read as numbers); each customer is scored
+    by the fold that did not see them. Customers without a truth row are left out of fitting only.
+    Early stopping matters: 300 fixed rounds overfit the ~3.6k rows of a 10k world's fold.
+    """
+    import lightgbm as lgb
+
+    aligned = frame.select("customer_id").join(features, on="customer_id", how="left", maintain_order="left")
+    X = aligned.select(cs.numeric()).to_numpy().astype(np.float64)  # drops customer_id and as_of
+    known = frame["dissatisfied"].is_not_null().to_numpy()
+    dissatisfied = frame["dissatisfied"].fill_null(False).to_numpy()
+    rng = np.random.default_rng(seed)
+    fold = rng.permutation(frame.height) % BOUND_FOLDS  # one row per customer: rows are customers
+    score, rounds = np.empty(frame.height), []
+    for k in range(BOUND_FOLDS):
+        fit = np.flatnonzero((fold != k) & known)
+        inner = rng.random(len(fit)) < BOUND_INNER_SHARE
+        train, stop = (lgb.Dataset(X[rows], dissatisfied[rows].astype(np.int8)) for rows in (fit[~inner], fit[inner]))
+        booster = lgb.train({**BOUND_PARAMS, "seed": seed}, train, num_boost_round=BOUND_ROUNDS, valid_sets=[stop],
+                            callbacks=[lgb.early_stopping(BOUND_PATIENCE, verbose=False)])
+        score[fold == k] = booster.predict(X[fold == k], num_iteration=booster.best_iteration)
+        rounds.append(booster.best_iteration)
+    nonrespondent = (frame["survey_status"] != "responded").to_numpy()
+    truth = dissatisfied & frame["silent"].fill_null(False).to_numpy()  # as silent_recall's
+    # as silent_rank: only non-respondents are listed
+    chosen = top_k_mask(np.where(nonrespondent, score, -np.inf), capacity, np.arange(frame.height)) & nonrespondent
+    return {
+        "observable_bound_features": float(X.shape[1]), "observable_bound_rounds": float(np.mean(rounds)),
+        "nonrespondent_dissatisfied_share": float(dissatisfied[nonrespondent].mean()),
+        "nonrespondent_dissatisfaction_auc_observable_bound": roc_auc(dissatisfied[nonrespondent], score[nonrespondent]),
+        "silent_recall_observable_bound": recall_at(chosen, truth),
+    }
+
+
 def population_scores(frame: pl.DataFrame, features: pl.DataFrame, bundle) -> dict[str, float]:
     """NPS and mean score of the true population, the respondents and the IPW-corrected respondents at the test date."""
     true_scores = frame["would_score"].drop_nulls().cast(pl.Float64).to_numpy()  # signed up after the truth week: no row
@@ -361,6 +404,7 @@ def run_seed(regime: Regime, customers: int, days: int, seed: int, response_rate
         **silent_recall(frame, config.scoring.capacity_for(frame.height)),
         **dissatisfied_found(frame, config.scoring.capacity_for(frame.height)),
         **nonrespondent_dissatisfaction(frame),
+        **observable_bound(frame, features, config.scoring.capacity_for(frame.height), seed),
         **(population_scores(frame, features, bundle) if bundle.satisfaction is not None else {}),
         **(invitation_scores(world, invitations, bundle, m) if bundle.satisfaction is not None and invitations is not None else {}),
         "train_s": train_s,
@@ -400,16 +444,20 @@ def print_seed(f: dict, config) -> None:
     random = f["silent_recall_random"]
     print(f"SILENT DISSATISFIED: {f['silent_truth']:,.0f} of {f['scored_customers']:,.0f} truly dissatisfied and silent; "
           f"{f['silent_flagged_total']:,.0f} flagged; perfect recall at capacity {fmt(f['silent_recall_perfect'], '.3f')}")
-    for key, text in (("model", "flagged list (silent_rank)"), ("risk", "top by churn risk"), ("recency", "recency rule"), ("random", "random (expected)")):
+    for key, text in (("model", "flagged list (silent_rank)"), ("observable_bound", "observable bound (top non-respondents)"),
+                      ("risk", "top by churn risk"), ("recency", "recency rule"), ("random", "random (expected)")):
         value = f[f"silent_recall_{key}"]
         print(f"  {text:<40} recall {fmt(value)}  ({fmt(value / random, '.1f')}x random)")
     print(f"ALL DISSATISFIED found within capacity ({f['dissatisfied_total']:,.0f} in all): by dissatisfaction_probability "
           f"{f['found_dissatisfaction_probability']:.0f}, silent list {f['found_silent_list']:.0f}, high risk {f['found_high_risk']:.0f}, "
           f"survey-only {f['found_survey_only']:.0f}, random {f['found_random']:.0f}")
-    print(f"NON-RESPONDENTS ({f['nonrespondents']:,.0f}, {f['nonrespondents_dissatisfied']:,.0f} truly dissatisfied): ROC-AUC of "
+    print(f"NON-RESPONDENTS ({f['nonrespondents']:,.0f}, {f['nonrespondents_dissatisfied']:,.0f} truly dissatisfied, "
+          f"{f['nonrespondent_dissatisfied_share']:.1%}): ROC-AUC of "
           f"dissatisfaction_probability {fmt(f['nonrespondent_dissatisfaction_auc'])} vs churn_probability alone "
-          f"{fmt(f['nonrespondent_churn_probability_auc'])}; everyone {fmt(f['everyone_dissatisfaction_auc'])}; "
-          f"held-out respondents {fmt(f['satisfaction_roc_auc'])}")
+          f"{fmt(f['nonrespondent_churn_probability_auc'])}; observable bound {fmt(f['nonrespondent_dissatisfaction_auc_observable_bound'])} "
+          f"(LightGBM on the hidden truth, {BOUND_FOLDS}-fold out-of-fold, {f['observable_bound_features']:.0f} features, "
+          f"{f['observable_bound_rounds']:.0f} rounds); "
+          f"everyone {fmt(f['everyone_dissatisfaction_auc'])}; held-out respondents {fmt(f['satisfaction_roc_auc'])}")
     if "true_nps" in f:
         print(f"NPS at test (true / respondents / corrected): {f['true_nps']:.1f} / {f['respondent_nps']:.1f} / {f['corrected_nps']:.1f}; "
               f"mean score {f['true_mean']:.2f} / {f['respondent_mean']:.2f} / {f['corrected_mean']:.2f}")
@@ -445,8 +493,10 @@ def print_group(runs: list[dict]) -> None:
     columns = [  # (header, key, format)
         ("seed", "seed", "d"), ("base", "base_rate", ".4f"), ("model PR", "model_pr_auc", ".4f"), ("rec PR", "recency_pr_auc", ".4f"),
         ("logreg PR", "logreg_pr_auc", ".4f"), ("model ROC", "model_roc_auc", ".4f"), ("BG/NBD ROC", "bgnbd_p_alive_roc_auc", ".4f"),
-        ("dis AUC NR", "nonrespondent_dissatisfaction_auc", ".4f"), ("churn AUC NR", "nonrespondent_churn_probability_auc", ".4f"),
-        ("silent rec", "silent_recall_model", ".4f"), ("random", "silent_recall_random", ".4f"), ("recency", "silent_recall_recency", ".4f"),
+        ("dis AUC NR", "nonrespondent_dissatisfaction_auc", ".4f"), ("dis NR bound", "nonrespondent_dissatisfaction_auc_observable_bound", ".4f"),
+        ("churn AUC NR", "nonrespondent_churn_probability_auc", ".4f"),
+        ("silent rec", "silent_recall_model", ".4f"), ("silent bound", "silent_recall_observable_bound", ".4f"),
+        ("random", "silent_recall_random", ".4f"), ("recency", "silent_recall_recency", ".4f"),
         ("ECE", "ece", ".5f"), ("train s", "train_s", ".1f"), ("wall s", "wall_s", ".0f"),
     ]
     columns = [c for c in columns if any(c[1] in r for r in runs)]
