@@ -3,6 +3,7 @@
     .venv/bin/python bench/scale.py                         # the 1M-customer world (cached; simulated when missing)
     .venv/bin/python bench/scale.py --customers 20000       # a smaller cached world (bench/simulate.py --sizes 20000)
     .venv/bin/python bench/scale.py --train-share 0.1 --skip-cluster-train   # the 1M nightlies only (no ~20-min 1M trainings)
+    .venv/bin/python bench/scale.py --skip-nightlies                 # the trainings only: local, then on the cluster
 
 Against one Prefect server (temporary PREFECT_HOME) and one MLflow store, in this order:
 
@@ -17,6 +18,8 @@ Against one Prefect server (temporary PREFECT_HOME) and one MLflow store, in thi
    skips it, and says so);
 4. ``build_features`` and ``score`` (``reasons_for: all``) flows, local engine: events/s of feature
    building and scored rows/s with reasons.
+
+``--skip-nightlies`` skips steps 2 and 4 (the trainings' figures only).
 
 Every flow runs in a fresh child process (its peak RSS is its own, os.wait4); a Dask worker's peak
 RSS is read from the worker after each run, and the workers are restarted before each. Per-core
@@ -195,6 +198,7 @@ def main() -> None:
     parser.add_argument("--train-share", type=_share, default=1.0,
                         help="train the champion (and the cluster's model) on this share of the customers; the nightlies score them all")
     parser.add_argument("--skip-cluster-train", action="store_true", help="skip step 3, training on the cluster")
+    parser.add_argument("--skip-nightlies", action="store_true", help="skip steps 2 and 4: nightlies, feature building and scoring")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -274,23 +278,26 @@ def main() -> None:
                   f"{trained['invitations']:,} invitations), peak {peak:.2f} GB; v{trained['version']} {trained['gate']}"
                   f"{' PROMOTED BY HAND' if trained['promoted_by_hand'] else ''}; {trained['metrics']}", flush=True)
 
-            at = load()
-            night, peak = run_child("nightly", local, env, log)
-            figures["nightly_local"] = {**night, "peak_gb": peak, "load": at}
-            print(f"nightly, local (load {at}): {night['wall_s']:.1f} s, peak {peak:.2f} GB", flush=True)
-
-            at = load()
-            try:
-                night_dask, peak, workers = on_cluster("nightly", dask)
-            except SystemExit as failed:
-                print(f"nightly, dask (load {at}): FAILED: {str(failed).splitlines()[0]}", flush=True)
-                figures["nightly_dask"] = {"failed": str(failed)[-2000:], "load": at}
+            if args.skip_nightlies:
+                print("nightly, local and dask: SKIPPED (--skip-nightlies)", flush=True)
             else:
-                figures["nightly_dask"] = {**night_dask, "peak_gb": peak, "worker_peak_gb": workers, "load": at}
-                overhead = night_dask["wall_s"] / night["wall_s"] - 1
-                figures["nightly_overhead"] = overhead
-                print(f"nightly, dask (load {at}): {night_dask['wall_s']:.1f} s ({overhead:+.0%} vs local), flow process peak {peak:.2f} GB, "
-                      f"worker peaks {', '.join(f'{w:.2f}' for w in workers)} GB", flush=True)
+                at = load()
+                night, peak = run_child("nightly", local, env, log)
+                figures["nightly_local"] = {**night, "peak_gb": peak, "load": at}
+                print(f"nightly, local (load {at}): {night['wall_s']:.1f} s, peak {peak:.2f} GB", flush=True)
+
+                at = load()
+                try:
+                    night_dask, peak, workers = on_cluster("nightly", dask)
+                except SystemExit as failed:
+                    print(f"nightly, dask (load {at}): FAILED: {str(failed).splitlines()[0]}", flush=True)
+                    figures["nightly_dask"] = {"failed": str(failed)[-2000:], "load": at}
+                else:
+                    figures["nightly_dask"] = {**night_dask, "peak_gb": peak, "worker_peak_gb": workers, "load": at}
+                    overhead = night_dask["wall_s"] / night["wall_s"] - 1
+                    figures["nightly_overhead"] = overhead
+                    print(f"nightly, dask (load {at}): {night_dask['wall_s']:.1f} s ({overhead:+.0%} vs local), flow process peak {peak:.2f} GB, "
+                          f"worker peaks {', '.join(f'{w:.2f}' for w in workers)} GB", flush=True)
 
             trained_dask = None
             if args.skip_cluster_train:
@@ -312,14 +319,16 @@ def main() -> None:
                     proc.wait(60)
             handle.close()
 
-        at = load()
-        built, peak = run_child("features", local, env, log)
-        figures["features_local"] = {**built, "peak_gb": peak, "load": at}
-        every = engine_config(base, "local-all-reasons.yaml", f"engine: {{kind: local, address: null, partitions: {args.partitions}}}")
-        every.write_text(every.read_text().replace("reasons_for: flagged", "reasons_for: all"))
-        at = load()
-        scored, peak = run_child("score", every, env, log, "--features", built["path"])
-        figures["score_all_reasons_local"] = {**scored, "peak_gb": peak, "load": at}
+        built = scored = None
+        if not args.skip_nightlies:
+            at = load()
+            built, peak = run_child("features", local, env, log)
+            figures["features_local"] = {**built, "peak_gb": peak, "load": at}
+            every = engine_config(base, "local-all-reasons.yaml", f"engine: {{kind: local, address: null, partitions: {args.partitions}}}")
+            every.write_text(every.read_text().replace("reasons_for: flagged", "reasons_for: all"))
+            at = load()
+            scored, peak = run_child("score", every, env, log, "--features", built["path"])
+            figures["score_all_reasons_local"] = {**scored, "peak_gb": peak, "load": at}
 
     def refit(result: dict, used: int) -> float:
         """Rows per second per core of the churn model's final refit (the first final booster), else of the whole fit."""
@@ -327,8 +336,8 @@ def main() -> None:
         return first["rows"] / first["s"] / used if first else result["rows"] / result["fit_s"] / used
 
     per_core = {
-        "features_events_per_s_core": events / built["wall_s"] / cores,
-        "scoring_rows_per_s_core": scored["customers"] / scored["wall_s"] / cores,
+        "features_events_per_s_core": events / built["wall_s"] / cores if built else None,  # None: --skip-nightlies
+        "scoring_rows_per_s_core": scored["customers"] / scored["wall_s"] / cores if scored else None,
         "training_rows_per_s_core": trained["rows"] / trained["fit_s"] / cores,  # the whole fit: backtest, refit, baselines, surveys
         "refit_rows_per_s_core": refit(trained, cores),
         "refit_rows_per_s_core_dask": refit(trained_dask, args.workers) if trained_dask else None,  # None: --skip-cluster-train
@@ -337,8 +346,9 @@ def main() -> None:
         for b in result.get("boosters", []):
             print(f"  final booster, {name}: {b['rows']:,} rows x {b['rounds']} rounds in {b['s']:.1f} s")
     figures["per_core"] = per_core
-    print(f"\nbuild_features, local: {built['wall_s']:.1f} s for {events:,} events -> {per_core['features_events_per_s_core']:,.0f} events/s per core")
-    print(f"score, local, reasons for all {scored['customers']:,}: {scored['wall_s']:.1f} s -> {per_core['scoring_rows_per_s_core']:,.0f} rows/s per core")
+    if built and scored:
+        print(f"\nbuild_features, local: {built['wall_s']:.1f} s for {events:,} events -> {per_core['features_events_per_s_core']:,.0f} events/s per core")
+        print(f"score, local, reasons for all {scored['customers']:,}: {scored['wall_s']:.1f} s -> {per_core['scoring_rows_per_s_core']:,.0f} rows/s per core")
     on_cluster_s = "not measured (--skip-cluster-train)" if trained_dask is None else f"{per_core['refit_rows_per_s_core_dask']:,.0f} per worker"
     print(f"train fit, local, {figures['train_share_actual']:.1%} of the customers: "
           f"{per_core['training_rows_per_s_core']:,.0f} training rows/s per core (backtest included); churn refit "
