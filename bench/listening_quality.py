@@ -394,6 +394,7 @@ def run_seed(regime: Regime, customers: int, days: int, seed: int, response_rate
         "training_rows": float(training.height), "snapshots": float(training["as_of"].n_unique()), "test_customers": float(ts.height),
         "scored_customers": float(frame.height), "gone_at_truth_week": float(frame["active"].not_().sum()), "capacity": float(capacity), "best_iteration": m["best_iteration"],
         "calibration_method": bundle.metadata["calibration"],
+        "candidate": bundle.metadata.get("backtest_candidate"), "booster_weight": bundle.metadata.get("booster_weight", 1.0),
         **pipeline_rankings(m),
         **extra_rankings(ts, extra, capacity),
         **oracle_rankings(frame, ts, capacity, gone_first=config.churn.definition == "inactivity"),
@@ -424,7 +425,8 @@ def print_seed(f: dict, config) -> None:
     """One seed's detail: churn rankings, silent hunt, satisfaction."""
     print(f"\n=== {f['regime']} world {f['world']}: today {f['today']}, test as-of {f['test_as_of']}, truth week {f['truth_week']}")
     print(f"training rows {f['training_rows']:,.0f} over {f['snapshots']:.0f} snapshots; test customers {f['test_customers']:,.0f}; "
-          f"capacity {f['capacity']:.0f}; best iteration {f['best_iteration']:.0f}; calibration {f['calibration_method']}; "
+          f"capacity {f['capacity']:.0f}; setting {f['candidate']}, booster weight {f['booster_weight']} (rest: linear half); "
+          f"best iteration {f['best_iteration']:.0f}; calibration {f['calibration_method']}; "
           f"train {f['train_s']:.1f} s")
     label = {"subscription_end": "subscription_end", "inactivity": "no qualifying event"}[config.churn.definition]
     print(f"CHURN on the test snapshot (pipeline label: {label} within {config.churn.horizon_days} days; base rate {f['base_rate']:.2%})")
