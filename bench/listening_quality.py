@@ -18,9 +18,10 @@ Ground truth at that date is the weekly truth row nearest before it and the true
 [test, test + horizon). Churn rankings are judged on the pipeline's own test label; the purchases
 regime adds BG/NBD (models/btyd.py, fitted on qualifying events before the test date only) and a
 recency rule on purchases. Each seed prints its detail; each regime and size then prints means,
-wins out of seeds and the targets of issue 10 item 6 with PASS/MISS. An "observable bound" asks
-whether the satisfaction targets are reachable at all: LightGBM on the scoring features against the
-hidden ``dissatisfied`` of every customer (2-fold by customer, out-of-fold), read on non-respondents.
+wins out of seeds and the targets of issue 10 item 6 with PASS/MISS. An "observable bound" shows
+how much of the hidden ``dissatisfied`` one date's scoring features carry: LightGBM fitted on it for
+every customer (2-fold by customer, out-of-fold), read on non-respondents. It is a reference, not an
+upper bound: it learns from one snapshot, the product from every answer in history, and can be beaten.
 """
 
 from __future__ import annotations
@@ -299,7 +300,9 @@ def nonrespondent_dissatisfaction(frame: pl.DataFrame) -> dict[str, float]:
 
 
 def observable_bound(frame: pl.DataFrame, features: pl.DataFrame, capacity: int, seed: int) -> dict[str, float]:
-    """What any model of the observable features could reach on the non-respondents: an upper bound.
+    """How well one date's observable features rank the non-respondents' hidden dissatisfaction when a
+    model learns the truth itself: a reference, not an upper bound (one snapshot's customers only;
+    the product, learning from every answer in history, has scored above it).
 
     LightGBM learns the HIDDEN ``dissatisfied`` of everyone (not the answers) from the scoring frame's
     numeric columns (categories arrive integer-coded and are read as numbers); each customer is scored
