@@ -21,7 +21,7 @@ from scipy import stats
 
 from configs import Config
 from models.baselines import LogisticBaseline, recency_days, recency_score, survey_score
-from models.boosting import to_matrix, train_booster
+from models.boosting import to_matrix, train_booster, training_matrix
 from models.churn import monotone_directions
 from models.inputs import LABEL, TrainingInputs
 from models.linear import MonotoneLogistic
@@ -105,9 +105,9 @@ def fit_candidate(candidate: Candidate, rows: pl.DataFrame, spec: TrainingInputs
     stop = _bucket(seed + 1) % STOPPING_SHARE == 0
     fit, held = rows.filter(~stop), rows.filter(stop)
     return train_booster(
-        to_matrix(fit, spec.features), _labels(fit), spec.features, spec.categorical,
+        training_matrix(fit, spec.features), _labels(fit), spec.features, spec.categorical,
         seed=seed, params=candidate_params(candidate, config), monotone=candidate_monotone(candidate, spec),
-        valid=(to_matrix(held, spec.features), _labels(held)),
+        valid=(training_matrix(held, spec.features), _labels(held)),
     )
 
 
@@ -122,7 +122,7 @@ def _fold_scores(training: pl.DataFrame, fold: Fold, spec: TrainingInputs, confi
         best = int(booster.best_iteration or booster.current_iteration())
         rounds[candidate.name].append(best)
         columns[candidate.name] = booster.predict(X, num_iteration=best)
-    X_rows, y_rows = to_matrix(rows, spec.features), _labels(rows)
+    X_rows, y_rows = training_matrix(rows, spec.features), _labels(rows)
     directions = monotone_directions(spec.features, spec.categorical, spec.catalog)
     columns[LINEAR] = MonotoneLogistic(spec.features, spec.categorical, directions, random_state=seed).fit(X_rows, y_rows).margin(X)
     logreg = LogisticBaseline(spec.features, spec.categorical, random_state=seed).fit(X_rows, y_rows)

@@ -108,7 +108,7 @@ class ClusterFit:
         merged.setdefault("feature_pre_filter", False)
         rounds = int(merged.pop("num_iterations", None) or merged.pop("n_estimators", None) or num_boost_round or NUM_BOOST_ROUND)
         bounds = row_bounds(len(y), self.partitions)
-        data = _pieces(self.client, np.ascontiguousarray(X, dtype=np.float64), bounds)
+        data = _pieces(self.client, np.ascontiguousarray(X, dtype=np.result_type(X.dtype, np.float32)), bounds)
         label = _pieces(self.client, np.asarray(y, dtype=np.int32), bounds)
         sample_weight = None if weight is None else _pieces(self.client, np.asarray(weight, dtype=np.float64), bounds)
         model = DaskLGBMClassifier(client=self.client, n_estimators=rounds, **merged)

@@ -18,7 +18,7 @@ import polars as pl
 from configs import Config
 from features.sufficiency import CannotTrain, label_problem
 from models.baselines import LogisticBaseline, recency_days, recency_score, survey_score
-from models.boosting import to_matrix, train_booster
+from models.boosting import to_matrix, train_booster, training_matrix
 from models.bundle import ModelBundle
 from models.backtest import SELECTION_METRIC, Backtest, candidate_monotone, candidate_params, fold_metric, paired_difference, run_backtest
 from models.churn import ChurnModel, monotone_directions
@@ -93,7 +93,7 @@ def train_churn(
         directions=monotone_directions(spec.features, spec.categorical, list(spec.catalog)),
         random_state=config.training.seed,
     ).fit(
-        to_matrix(parts["train"], spec.features), _labels(parts["train"]),
+        training_matrix(parts["train"], spec.features), _labels(parts["train"]),
         backtest.scores["model"].to_numpy(), _labels(backtest.scores), fit_booster=fit_booster,
     )
     return model, split, parts, backtest
@@ -128,13 +128,15 @@ def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, confi
     if answers < MIN_ANSWERS_FOR_SATISFACTION:
         notes.append(f"only {answers} survey answers (< {MIN_ANSWERS_FOR_SATISFACTION}): no satisfaction model trained")
         return None, {}
-    X = to_matrix(surveys, spec.features)
+    X = training_matrix(surveys, spec.features)
     responded = surveys["responded"].to_numpy()
     score = surveys["score"].fill_null(np.nan).to_numpy()
     model = SatisfactionModel(
         spec.features, spec.categorical, dissatisfied_cut=config.survey.dissatisfied_cut,
         monotone=monotone_directions(spec.features, spec.categorical, list(spec.catalog)), random_state=config.training.seed,
     ).fit(X, responded, score, fit_booster=fit_booster)
+    if model.response_rows_ < model.invitations_:
+        notes.append(f"response model fit on a sample of {model.response_rows_:,} of the {model.invitations_:,} invitations (every answer trains the satisfaction model)")
     recent = (surveys["sent_at"] >= surveys["sent_at"].max() - timedelta(days=SCORE_WINDOW_DAYS)).to_numpy()
     respondent, population = model.population_scores(X[recent], responded[recent], score[recent])
     return model, {
@@ -143,6 +145,7 @@ def train_satisfaction(surveys: pl.DataFrame | None, spec: TrainingInputs, confi
         "respondent_score": respondent,
         "estimated_population_score": population,
         "survey_invitations": float(model.invitations_),
+        "response_fit_rows": float(model.response_rows_),
         "survey_answers": float(model.respondents_),
     }
 
@@ -166,7 +169,7 @@ def train_models(
         logreg_rows = logreg_rows.sample(n=LOGREG_MAX_ROWS, seed=config.training.seed)
         notes.append(f"logistic baseline fit on a sample of {LOGREG_MAX_ROWS:,} of the {parts['train'].height:,} training rows")
     logreg = LogisticBaseline(spec.features, spec.categorical, random_state=config.training.seed).fit(
-        to_matrix(logreg_rows, spec.features), _labels(logreg_rows)
+        training_matrix(logreg_rows, spec.features), _labels(logreg_rows)
     )
     scorers = {
         "test_": calibrated,

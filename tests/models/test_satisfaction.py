@@ -77,3 +77,20 @@ def test_the_new_metrics_reach_mlflow(trained):
     logged = client.get_run(registered.run_id).data.metrics
     for name in (*RESPONSE_METRICS, "satisfaction_roc_auc"):
         assert name in logged and logged[name] == pytest.approx(result.metrics[name]), name
+
+
+def test_above_the_cap_the_response_model_fits_a_uniform_sample_and_every_answer_still_trains(spec, surveys, monkeypatch):
+    """RESPONSE_MAX_ROWS: a seeded uniform sample of invitations for the response model (its answer
+    rate kept, so its propensities stay calibrated); the satisfaction model still sees every answer."""
+    import models.satisfaction as satisfaction
+
+    X = to_matrix(surveys, spec.features)
+    responded, score = surveys["responded"].to_numpy(), surveys["score"].fill_null(np.nan).to_numpy()
+    whole = SatisfactionModel(spec.features, spec.categorical, dissatisfied_cut=6).fit(X, responded, score)
+    monkeypatch.setattr(satisfaction, "RESPONSE_MAX_ROWS", 3000)
+    sampled = SatisfactionModel(spec.features, spec.categorical, dissatisfied_cut=6).fit(X, responded, score)
+    assert whole.response_rows_ == len(surveys) and sampled.response_rows_ == 3000
+    assert sampled.invitations_ == len(surveys) and sampled.respondents_ == whole.respondents_ == int(responded.sum())
+    # a uniform sample keeps the answer rate: the mean propensity stays near the observed rate
+    assert abs(sampled.response_propensity(X).mean() - responded.mean()) < 0.02
+    assert sampled.response_metrics_["response_roc_auc"] > 0.6
