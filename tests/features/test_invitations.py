@@ -135,6 +135,19 @@ def test_blocks_give_the_features_built_for_everyone_at_each_date(small_world, m
     assert_frame_equal(frame.drop("sent_at", "responded", "score").unique(["as_of", "customer_id"]).sort("as_of", "customer_id"), everyone, check_exact=False)
 
 
+def test_a_days_rows_are_taken_from_a_cut_in_the_tables_own_order(small_world) -> None:
+    """_take by binary search gives what a join over the cut would: the same rows, the same order."""
+    tables = {name: frame.lazy() for name, frame in small_world.tables.items()}
+    block = small_world.tables["customers"].select("customer_id").sample(120, seed=3)
+    cut = invitations._cut(tables, block)
+    for day in (block.sample(17, seed=4)["customer_id"], block["customer_id"].head(1), block["customer_id"].clear()):
+        taken = invitations._take(cut, day)
+        for name, frame in small_world.tables.items():
+            joined = frame.join(day.to_frame(), on="customer_id", how="semi", maintain_order="left")
+            assert_frame_equal(taken[name], joined, check_exact=True)
+    assert all(invitations._whole(cut)[n].equals(f.join(block, on="customer_id", how="semi", maintain_order="left")) for n, f in small_world.tables.items())
+
+
 @pytest.mark.parametrize("answer", [(D + DAY, 0.0), (D + timedelta(hours=13), 10.0), (None, None)])
 def test_an_invitations_own_answer_never_reaches_its_features(config, answer) -> None:
     """Whatever C1 answers to the day-D invitation (or not at all), that row's features are the same."""
