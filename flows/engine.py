@@ -125,8 +125,15 @@ def bucket_training_dir(config: Config, as_of: date) -> Path:
 
 
 def read_training_buckets(folder: str) -> pl.DataFrame:
-    """The bucket files as the one frame ``build_training_frame`` returns: sorted by (as_of, customer_id)."""
-    return pl.read_parquet(Path(folder) / "bucket=*.parquet").sort("as_of", "customer_id")
+    """The bucket files as the one frame ``build_training_frame`` returns: sorted by (as_of, customer_id).
+
+    Gathered one snapshot date at a time, each date's rows sorted on their own: the gather holds the
+    frame and one date's rows, never the frame twice (a sort of the whole frame would)."""
+    files = Path(folder) / "bucket=*.parquet"
+    dates = pl.scan_parquet(files).select(pl.col("as_of").unique().sort()).collect()["as_of"]
+    if dates.is_empty():
+        return pl.read_parquet(files)
+    return pl.concat([pl.scan_parquet(files).filter(pl.col("as_of") == d).sort("customer_id").collect() for d in dates], rechunk=False)
 
 
 def frame_width(path: str) -> int:
@@ -204,12 +211,16 @@ def bucket_training_frame(config: Config, snapshot: str, as_of: date, schema: Fe
     return build_training_frame(tables, config, as_of, schema=schema, starts=starts)
 
 
-@uncached_task(name="build-bucket-training")
-def build_bucket_training(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date, bucket: int, out_dir: str) -> tuple[str, int]:
+def write_bucket_training(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date, bucket: int, out_dir: str) -> tuple[str, int]:
     """One bucket's training frame, written to ``out_dir``; (its path, its rows)."""
     frame = bucket_training_frame(config, snapshot, as_of, schema, starts, bucket)
     path = workspace.write_frame(frame, Path(out_dir) / f"bucket={bucket}.parquet")
     return str(path), frame.height
+
+
+@uncached_task(name="build-bucket-training")
+def build_bucket_training(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date, bucket: int, out_dir: str) -> tuple[str, int]:
+    return write_bucket_training(config, snapshot, as_of, schema, starts, bucket, out_dir)
 
 
 @uncached_task(name="score-bucket")
@@ -280,6 +291,16 @@ def build_training_buckets(config: Config, snapshot: str, as_of: date, populatio
     built = [future.result() for future in futures]
     _drop_stale_buckets(out_dir, [path for path, _ in built])
     return str(out_dir), sum(rows for _, rows in built)
+
+
+def training_in_buckets(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date) -> pl.DataFrame:
+    """The local engine's training frame from a bucketed snapshot: the buckets one after another in
+    this process, each written to the training folder, then gathered by date. The build's working
+    memory is one bucket's instead of the population's (docs/scale.md, "Training on one machine")."""
+    out_dir = bucket_training_dir(config, as_of)
+    built = [write_bucket_training(config, snapshot, as_of, schema, starts, k, str(out_dir)) for k in range(config.engine.partitions)]
+    _drop_stale_buckets(out_dir, [path for path, _ in built])
+    return read_training_buckets(str(out_dir))
 
 
 def training_on_cluster(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date) -> pl.DataFrame:

@@ -141,8 +141,8 @@ def read_snapshot(snapshot: str) -> dict[str, pl.LazyFrame]:
 def training_frames(config: Config, tables, as_of: date, snapshot: str) -> tuple[pl.DataFrame, pl.DataFrame | None, TrainingInputs]:
     """Snapshots with labels for the churn model, invitations with features for the satisfaction model.
 
-    With engine.kind dask the snapshots are built per customer bucket on the cluster and gathered
-    here (docs/scale.md). Their schema and first day of events are learnt here once, from the whole
+    The snapshots are built per customer bucket: on the cluster with engine.kind dask, else one
+    bucket after another here when the snapshot is bucketed; then gathered (docs/scale.md). Their schema and first day of events are learnt here once, from the whole
     snapshot: a bucket's own would miss another bucket's event types or categories, and its first
     event may fall later, dropping a snapshot date the others keep."""
     starts = data_starts(tables, config)
@@ -154,6 +154,10 @@ def training_frames(config: Config, tables, as_of: date, snapshot: str) -> tuple
         from flows.engine import training_on_cluster
 
         training = training_on_cluster(config, snapshot, as_of, schema, starts)
+    elif config.engine.partitions > 1 and workspace.snapshot_partitions(Path(snapshot)) == config.engine.partitions:
+        from flows.engine import training_in_buckets  # one bucket's working memory at a time
+
+        training = training_in_buckets(config, snapshot, as_of, schema, starts)
     else:
         training = build_training_frame(tables, config, as_of, schema=schema)
     if training.is_empty():

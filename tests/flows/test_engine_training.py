@@ -46,11 +46,11 @@ def _committed(tables: dict[str, pl.DataFrame], target: Path) -> str:
 
 
 def _in_process(config, snapshot: str, as_of, schema, starts) -> pl.DataFrame:
-    """Every bucket's frame built here, one after another, gathered as the flow gathers the cluster's files."""
-    out = config.workspace / "training"
-    for bucket in range(PARTITIONS):
-        workspace.write_frame(engine.bucket_training_frame(config, snapshot, as_of, schema, starts, bucket), out / f"bucket={bucket}.parquet")
-    return engine.read_training_buckets(str(out))
+    """Every bucket's frame built here, one after another, gathered by date (the local engine's way)."""
+    gathered = engine.training_in_buckets(config, snapshot, as_of, schema, starts)
+    folder = engine.bucket_training_dir(config, as_of)
+    assert sorted(p.name for p in folder.glob("*.parquet")) == [f"bucket={k}.parquet" for k in range(PARTITIONS)]
+    return gathered
 
 
 def test_the_buckets_built_in_process_give_the_local_training_frame(world, config, tmp_path):
@@ -91,6 +91,26 @@ def _training_frame(config_path: str, snapshot: str, as_of: date) -> pl.DataFram
     config = tasks.read_config(config_path)
     training, _, _ = tasks.training_frames(config, tasks.read_snapshot(snapshot), as_of, snapshot)
     return training
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_local_engine_builds_a_bucketed_snapshots_training_frame_bucket_by_bucket(flow_config, tiny_world):
+    """engine.kind local with a snapshot in engine.partitions buckets: the train flow's frame is built
+    per bucket in its own process (one bucket's working memory at a time) and is the whole-table frame."""
+    path = flow_config(engine={"partitions": PARTITIONS})
+    config = load_config(path)
+    as_of = tiny_world[1]
+    snapshot = pipeline.ingest(str(path), as_of).snapshot
+    assert workspace.snapshot_partitions(Path(snapshot)) == PARTITIONS
+    tables = workspace.read_snapshot(Path(snapshot))
+    whole = build_training_frame(tables, config, as_of, schema=training_schema(tables, config, as_of))
+
+    gathered = _training_frame(str(path), snapshot, as_of)
+
+    folder = engine.bucket_training_dir(config, as_of)
+    assert sorted(p.name for p in folder.glob("*.parquet")) == [f"bucket={k}.parquet" for k in range(PARTITIONS)]
+    assert whole.height > 1000
+    assert_frame_equal(gathered, whole, **FLOAT_TOLERANCE)
 
 
 @pytest.mark.slow
