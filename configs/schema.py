@@ -136,6 +136,10 @@ class TrainingConfig(_Strict):
     step_days: Annotated[int, Field(ge=1)] = 30
     max_model_age_days: Annotated[int, Field(ge=1)] = 30
     seed: int = 42
+    # above this many rows before the test snapshot, the final churn model fits every snapshot of a
+    # seeded sample of customers (null: all rows): the fit's time grows with its rows, and 2M rows
+    # bring a 1M-customer training (4.5M rows) on a 2-core machine nearer 15 minutes (docs/scale.md)
+    max_rows: Annotated[int, Field(ge=100_000)] | None = 2_000_000
     lightgbm: dict[str, object] = {}
     gate: GateConfig = GateConfig()
     backtest: BacktestConfig = BacktestConfig()

@@ -20,7 +20,7 @@ from features.sufficiency import CannotTrain, label_problem
 from models.baselines import LogisticBaseline, recency_days, recency_score, survey_score
 from models.boosting import to_matrix, train_booster, training_matrix
 from models.bundle import ModelBundle
-from models.backtest import SELECTION_METRIC, Backtest, candidate_monotone, candidate_params, fold_metric, paired_difference, run_backtest
+from models.backtest import SELECTION_METRIC, Backtest, candidate_monotone, candidate_params, customer_sample, fold_metric, paired_difference, run_backtest
 from models.churn import ChurnModel, monotone_directions
 from models.inputs import LABEL, TrainingInputs
 from models.metrics import probability_metrics, ranking_metrics
@@ -64,12 +64,13 @@ def evaluate_on_test(test: pl.DataFrame, scores: dict[str, np.ndarray], capacity
 
 
 def train_churn(
-    training: pl.DataFrame, spec: TrainingInputs, config: Config, fit_booster=train_booster
+    training: pl.DataFrame, spec: TrainingInputs, config: Config, fit_booster=train_booster, notes: list[str] | None = None
 ) -> tuple[ChurnModel, TimeSplit, dict, Backtest]:
-    """Choose a setting by walk-forward backtest, then refit it on every snapshot before the test one.
+    """Choose a setting by walk-forward backtest, then refit it on every snapshot before the test one
+    (above training.max_rows rows, on every snapshot of a seeded sample of customers; said in ``notes``).
 
-    The backtest's fits (samples of at most training.backtest.max_rows) run here; the refit on all
-    history runs on ``fit_booster`` (the cluster's with engine.kind dask, docs/scale.md)."""
+    The backtest's fits (samples of at most training.backtest.max_rows) run here; the refit
+    runs on ``fit_booster`` (the cluster's with engine.kind dask, docs/scale.md)."""
     dates = training["as_of"].unique().sort().to_list()
     split = split_by_time(dates, config.churn.horizon_days + config.churn.grace_days)
     # checked before any fit: a fit on one class fails deep in LightGBM or the calibrator
@@ -83,6 +84,13 @@ def train_churn(
         "train": training.filter(pl.col("as_of").is_in(history)),
         "test": training.filter(pl.col("as_of") == split.test),
     }
+    cap = config.training.max_rows or parts["train"].height
+    fit_rows = customer_sample(training, tuple(history), cap, config.training.seed)
+    if fit_rows.height < parts["train"].height and notes is not None:
+        notes.append(
+            f"churn model refit on every snapshot of a seeded sample of customers: {fit_rows.height:,} of the "
+            f"{parts['train'].height:,} training rows (training.max_rows = {cap:,})"
+        )
     model = ChurnModel(
         spec.features,
         spec.categorical,
@@ -93,7 +101,7 @@ def train_churn(
         directions=monotone_directions(spec.features, spec.categorical, list(spec.catalog)),
         random_state=config.training.seed,
     ).fit(
-        training_matrix(parts["train"], spec.features), _labels(parts["train"]),
+        training_matrix(fit_rows, spec.features), _labels(fit_rows),
         backtest.scores["model"].to_numpy(), _labels(backtest.scores), fit_booster=fit_booster,
     )
     return model, split, parts, backtest
@@ -157,7 +165,7 @@ def train_models(
 
     ``fit_booster`` grows the final boosters (``models.distributed.ClusterFit`` on a Dask cluster)."""
     notes: list[str] = []
-    churn, split, parts, backtest = train_churn(training, spec, config, fit_booster)
+    churn, split, parts, backtest = train_churn(training, spec, config, fit_booster, notes)
     notes.extend(backtest.notes)
     test = parts["test"]
     X_test = to_matrix(test, spec.features)

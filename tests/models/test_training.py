@@ -161,6 +161,33 @@ def test_the_logistic_baseline_fits_on_a_sample_when_training_rows_are_many(tmp_
     assert 0.5 < result.metrics["baseline_logreg_roc_auc"] <= 1 and np.isfinite(result.metrics["baseline_logreg_pr_auc"])
 
 
+def test_above_training_max_rows_the_churn_model_refits_on_a_customer_sample_and_says_so(tmp_path, world, spec):
+    """training.max_rows: the final refit sees every snapshot of a seeded share of customers, about
+    max_rows rows; under the cap (or null) it sees every row and nothing is said."""
+    from models import boosting
+
+    early = first_six(world)
+    seen: list[int] = []
+
+    def counting(X, y, *args, **kwargs):
+        seen.append(len(y))
+        return boosting.train_booster(X, y, *args, **kwargs)
+
+    full = train_models(early, spec, model_config(tmp_path / "all", training__max_rows=None), fit_booster=counting)
+    assert not any("refit on every snapshot of a seeded sample" in note for note in full.notes)
+    everything = seen.pop(0)  # the churn refit comes first, then the response and satisfaction models
+    seen.clear()
+    capped = train_models(early, spec, model_config(tmp_path / "cap", training__max_rows=100_000), fit_booster=counting)
+    assert seen[0] == everything  # 100,000 is above this tiny world: every row
+    config = model_config(tmp_path / "half")  # a cap under this tiny world's rows (the config's floor is 100,000)
+    config = config.model_copy(update={"training": config.training.model_copy(update={"max_rows": everything // 2})})
+    seen.clear()
+    half = train_models(early, spec, config, fit_booster=counting)
+    assert 0.4 * everything < seen[0] < 0.6 * everything
+    assert any("churn model refit on every snapshot of a seeded sample of customers" in note for note in half.notes)
+    assert np.isfinite(half.metrics["test_pr_auc"]) and np.isfinite(capped.metrics["test_pr_auc"])
+
+
 # --- refusals: degenerate histories never reach a fit, NaN metrics never reach the registry ----------------
 
 
