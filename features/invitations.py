@@ -12,14 +12,14 @@ Cost: features are per customer, so the features of the customers invited on a f
 built from those customers' rows only. Sending days are taken in blocks of at most
 ``DAYS_PER_BLOCK`` days and ``INVITEES_PER_BLOCK`` customers: every table is cut to the block's
 invitees once, and each sending day is then built from that cut, restricted again to that day's
-invitees by binary search in the cut (docs/satisfaction-model.md, "Cost").
+invitees by an integer code per customer (docs/satisfaction-model.md, "Cost").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
-import numpy as np
 import polars as pl
 
 from configs import Config
@@ -31,9 +31,9 @@ from features.timeline import EPOCH, day_number, local_day
 KEYS = ["as_of", "customer_id"]
 DAYS_PER_BLOCK = 28  # sending days whose invitees share one cut of the tables
 # customers in one cut: bounds its memory (~1 GB of events at a million customers); each cut reads every
-# table whole, so fewer, larger cuts are cheaper, and a day's rows are found in one by binary search (_take)
+# table whole, so fewer, larger cuts are cheaper, and a day's rows are found in one by integer code (_Cut)
 INVITEES_PER_BLOCK = 250_000
-ROW = "_row"  # a row's position in its table: a day's rows are taken back in the table's order (same sums, same bits)
+CODE = "_customer_code"  # a customer's position in its block: a day's rows are found by integers, not ids
 DAYS_PER_BUILD = 1  # sending days per feature build inside a block (1: no customer is built at a day they were not invited)
 
 
@@ -58,34 +58,27 @@ def matured_invitations(tables: Tables, config: Config, first: date, observed_un
     )
 
 
-def _cut(tables: Tables, customers: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """Every table's rows of ``customers`` only, in memory, sorted by customer_id with each row's
-    position in the table (``_row``), for :func:`_take`."""
-    ids = customers.lazy()
-    return {
-        name: lazy(tables, name).join(ids, on="customer_id", how="semi", maintain_order="left").with_row_index(ROW).sort("customer_id", maintain_order=True).collect()
-        for name in tables
-    }
+@dataclass(frozen=True)
+class _Cut:
+    """Every table's rows of a block's invitees, in memory, each row tagged with a small integer code
+    of its customer (``CODE``): a day's invitees are then found by that code, not by their ids."""
+
+    codes: pl.DataFrame  # customer_id, CODE
+    tables: dict[str, pl.DataFrame]
+
+    def take(self, customers: pl.Series) -> dict[str, pl.DataFrame]:
+        """The rows of ``customers``, in each table's own order (so the same sums, the same bits)."""
+        wanted = self.codes.join(customers.to_frame("customer_id"), on="customer_id", how="semi")[CODE]
+        return {name: frame.filter(pl.col(CODE).is_in(wanted.implode())).drop(CODE) for name, frame in self.tables.items()}
+
+    def whole(self) -> dict[str, pl.DataFrame]:
+        return {name: frame.drop(CODE) for name, frame in self.tables.items()}
 
 
-def _take(cut: dict[str, pl.DataFrame], customers: pl.Series) -> dict[str, pl.DataFrame]:
-    """The rows of ``customers`` from a :func:`_cut`, in the table's own order: found by binary
-    search in the sorted cut, where a join would scan all of it once per sending day."""
-    wanted = customers.unique().sort()
-    taken = {}
-    for name, frame in cut.items():
-        ids = frame["customer_id"]
-        low = ids.search_sorted(wanted, side="left").to_numpy().astype(np.int64)
-        count = ids.search_sorted(wanted, side="right").to_numpy().astype(np.int64) - low
-        offset = np.repeat(low - (np.cumsum(count) - count), count)  # customer i's rows: low_i + 0..count_i - 1
-        rows = frame[offset + np.arange(int(count.sum()), dtype=np.int64)]
-        taken[name] = rows.sort(ROW).drop(ROW)
-    return taken
-
-
-def _whole(cut: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """A cut as the tables it came from: every row, in the table's own order."""
-    return {name: frame.sort(ROW).drop(ROW) for name, frame in cut.items()}
+def _cut(tables: Tables, customers: pl.DataFrame) -> _Cut:
+    """Every table's rows of ``customers`` only, in memory: one read of each table."""
+    codes = customers.select("customer_id").unique(maintain_order=True).with_row_index(CODE)
+    return _Cut(codes, {name: lazy(tables, name).join(codes.lazy(), on="customer_id", how="inner", maintain_order="left").collect() for name in tables})
 
 
 def _blocks(pairs: pl.DataFrame, days: int, invitees: int) -> list[pl.DataFrame]:
@@ -113,7 +106,7 @@ def invitation_features(tables: Tables, config: Config, schema: FeatureSchema, p
         cut = _cut(tables, block.select("customer_id").unique())
         for part in _blocks(block, DAYS_PER_BUILD, INVITEES_PER_BLOCK):
             dates = part["as_of"].unique().sort().to_list()
-            narrow = _take(cut, part["customer_id"]) if len(dates) < block["as_of"].n_unique() else _whole(cut)
+            narrow = cut.take(part["customer_id"]) if len(dates) < block["as_of"].n_unique() else cut.whole()
             built.append(build_features(narrow, config, dates, schema, only=part))
     if not built:
         return build_features(tables, config, [], schema, only=pairs)
