@@ -51,7 +51,7 @@ def to_matrix(frame: pl.DataFrame, features: list[str], dtype: type = np.float64
 # final fit's matrix at a million customers (~3.7M rows x ~160 features) is 2.4 GB instead of 4.7 GB.
 # Split thresholds then lie midway between float32 training values, so a float64 value at scoring goes
 # the way of its float32 rounding unless it is within half a float32 step of a threshold
-# (docs/scale.md, "Memory").
+# (docs/scale.md, "Training on one machine").
 TRAINING_DTYPE = np.float32
 
 
