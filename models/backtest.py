@@ -26,13 +26,13 @@ from models.churn import monotone_directions
 from models.inputs import LABEL, TrainingInputs
 from models.linear import MonotoneLogistic
 from models.metrics import ranking_metrics
+from models.sampling import customer_bucket, customer_sample
 from models.split import Fold
 
 SELECTION_METRIC = "pr_auc"
 # 1 customer in STOPPING_SHARE of a fold's training rows is held out to stop the boosting early:
 # by customer, so no one is on both sides, and inside the fold's past, so the fold's as-of stays unseen.
 STOPPING_SHARE = 5
-_BUCKETS = 1_000_000
 # The booster's share of the churn score's log-odds, trees alone first (chosen on a tie); the rest is
 # the linear half. Three levels: the folds are too few to tune a finer weight.
 BOOSTER_WEIGHTS = (1.0, 0.7, 0.5)
@@ -80,21 +80,6 @@ def candidate_monotone(candidate: Candidate, spec: TrainingInputs) -> list[int] 
     return monotone_directions(spec.features, spec.categorical, spec.catalog) if candidate.monotone else None
 
 
-def _bucket(seed: int) -> pl.Expr:
-    """A customer's seeded bucket in [0, 1e6): the same on every snapshot, so a sample keeps whole histories."""
-    return pl.col("customer_id").cast(pl.String).hash(seed) % _BUCKETS
-
-
-def customer_sample(frame: pl.DataFrame, dates: tuple, max_rows: int, seed: int) -> pl.DataFrame:
-    """The rows of ``dates``: all of them, or above ``max_rows`` every snapshot of a seeded share of
-    customers, about ``max_rows`` rows. One filter: at 1M customers the unsampled rows would be GBs."""
-    on_dates = pl.col("as_of").is_in(list(dates))
-    rows = int(frame.select(on_dates.sum()).item())
-    if rows <= max_rows:
-        return frame.filter(on_dates)
-    return frame.filter(on_dates & (_bucket(seed) < int(_BUCKETS * max_rows / rows)))
-
-
 def _labels(frame: pl.DataFrame) -> np.ndarray:
     return frame[LABEL].cast(pl.Int8).to_numpy()
 
@@ -102,7 +87,7 @@ def _labels(frame: pl.DataFrame) -> np.ndarray:
 def fit_candidate(candidate: Candidate, rows: pl.DataFrame, spec: TrainingInputs, config: Config) -> lgb.Booster:
     """A fold's booster, stopped early on a held-out share of the fold's own customers."""
     seed = config.training.seed
-    stop = _bucket(seed + 1) % STOPPING_SHARE == 0
+    stop = customer_bucket(seed + 1) % STOPPING_SHARE == 0
     fit, held = rows.filter(~stop), rows.filter(stop)
     return train_booster(
         training_matrix(fit, spec.features), _labels(fit), spec.features, spec.categorical,

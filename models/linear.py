@@ -22,6 +22,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from models.sampling import uniform_rows
+
 # ~200 coefficients: 300k rows pin them down, and the float64 design of 300k x 300 is 0.7 GB
 MAX_ROWS = 300_000
 CLIP_PERCENTILES = (0.5, 99.5)
@@ -37,7 +39,7 @@ class MonotoneLogistic:
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> MonotoneLogistic:
         if len(X) > MAX_ROWS:  # uniform: the base rate, hence the intercept, stays the population's
-            keep = np.sort(np.random.default_rng(self.random_state).choice(len(X), MAX_ROWS, replace=False))
+            keep = uniform_rows(len(X), MAX_ROWS, self.random_state)
             X, y = X[keep], y[keep]
         self.numeric_ = np.array([i for i, f in enumerate(self.features) if f not in self.categorical], dtype=np.int64)
         values = X[:, self.numeric_]

@@ -27,6 +27,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from models.boosting import train_booster
 from models.metrics import expected_calibration_error
+from models.sampling import uniform_rows
 
 # Propensities are clipped so that one rare respondent cannot carry the whole estimate.
 MIN_PROPENSITY = 0.02
@@ -94,9 +95,7 @@ class SatisfactionModel:
     def _fit_response(self, X: np.ndarray, responded: np.ndarray, fit_booster) -> tuple[lgb.Booster, dict[str, float]]:
         """P(answer) on every invitation; judged on the newest invitations by a fit on the older ones, then refit on all."""
         metrics = {"response_base_rate": float(responded.mean())}
-        sample = np.arange(len(responded))
-        if len(sample) > RESPONSE_MAX_ROWS:
-            sample = np.sort(np.random.default_rng(self.random_state).choice(len(sample), RESPONSE_MAX_ROWS, replace=False))
+        sample = uniform_rows(len(responded), RESPONSE_MAX_ROWS, self.random_state)
         self.response_rows_ = int(len(sample))
         older, _, newest = (sample[part] for part in _time_order_split(len(sample), (1 - HELD_OUT_SHARE, 0.0)))
 

@@ -19,6 +19,11 @@ class TimeSplit:
     test: date
     label_days: int  # horizon + grace: how long after as_of a label keeps looking
 
+    @property
+    def history(self) -> tuple[date, ...]:
+        """Every snapshot before the test one: the final model's rows (each label window closes by the test as-of)."""
+        return (*self.train, self.valid)
+
     def label_end(self, as_of: date) -> date:
         return as_of + timedelta(days=self.label_days)
 

@@ -20,11 +20,12 @@ from features.sufficiency import CannotTrain, label_problem
 from models.baselines import LogisticBaseline, recency_days, recency_score, survey_score
 from models.boosting import to_matrix, train_booster, training_matrix
 from models.bundle import ModelBundle
-from models.backtest import SELECTION_METRIC, Backtest, candidate_monotone, candidate_params, customer_sample, fold_metric, paired_difference, run_backtest
+from models.backtest import SELECTION_METRIC, Backtest, candidate_monotone, candidate_params, fold_metric, paired_difference, run_backtest
 from models.churn import ChurnModel, monotone_directions
 from models.inputs import LABEL, TrainingInputs
 from models.metrics import probability_metrics, ranking_metrics
 from models.reference import training_reference
+from models.sampling import customer_sample, rows_on, uniform_sample
 from models.satisfaction import SatisfactionModel
 from models.split import TimeSplit, split_by_time, walk_forward
 
@@ -65,7 +66,7 @@ def evaluate_on_test(test: pl.DataFrame, scores: dict[str, np.ndarray], capacity
 
 def train_churn(
     training: pl.DataFrame, spec: TrainingInputs, config: Config, fit_booster=train_booster, notes: list[str] | None = None
-) -> tuple[ChurnModel, TimeSplit, dict, Backtest]:
+) -> tuple[ChurnModel, TimeSplit, pl.DataFrame, Backtest]:
     """Choose a setting by walk-forward backtest, then refit it on every snapshot before the test one
     (above training.max_rows rows, on every snapshot of a seeded sample of customers; said in ``notes``).
 
@@ -77,20 +78,22 @@ def train_churn(
     problem = label_problem(training.select("as_of", LABEL), {"training": split.train, "validation": [split.valid], "test": [split.test]})
     if problem:
         raise CannotTrain(problem)
-    history = [*split.train, split.valid]  # every label window closes by the test as-of (split_by_time)
-    folds = walk_forward(history, split.label_days, config.training.backtest.folds)
+    history = split.history
+    folds = walk_forward(list(history), split.label_days, config.training.backtest.folds)
     backtest = run_backtest(training, folds, spec, config)
-    parts = {
-        "train": training.filter(pl.col("as_of").is_in(history)),
-        "test": training.filter(pl.col("as_of") == split.test),
-    }
-    cap = config.training.max_rows or parts["train"].height
-    fit_rows = customer_sample(training, tuple(history), cap, config.training.seed)
-    if fit_rows.height < parts["train"].height and notes is not None:
+    # the test snapshot is the only part kept as a frame: at 1M customers a copy of the training part
+    # would be ~3 GB beside the frame it was cut from (docs/scale.md, "Training on one machine")
+    training_rows = rows_on(training, history)
+    test = training.filter(pl.col("as_of") == split.test)
+    cap = config.training.max_rows or training_rows
+    fit_rows = customer_sample(training, history, cap, config.training.seed)
+    if fit_rows.height < training_rows and notes is not None:
         notes.append(
             f"churn model refit on every snapshot of a seeded sample of customers: {fit_rows.height:,} of the "
-            f"{parts['train'].height:,} training rows (training.max_rows = {cap:,})"
+            f"{training_rows:,} training rows (training.max_rows = {cap:,})"
         )
+    X, y = training_matrix(fit_rows, spec.features), _labels(fit_rows)
+    del fit_rows  # the matrix is what the fit reads
     model = ChurnModel(
         spec.features,
         spec.categorical,
@@ -100,11 +103,8 @@ def train_churn(
         booster_weight=backtest.booster_weight,
         directions=monotone_directions(spec.features, spec.categorical, list(spec.catalog)),
         random_state=config.training.seed,
-    ).fit(
-        training_matrix(fit_rows, spec.features), _labels(fit_rows),
-        backtest.scores["model"].to_numpy(), _labels(backtest.scores), fit_booster=fit_booster,
-    )
-    return model, split, parts, backtest
+    ).fit(X, y, backtest.scores["model"].to_numpy(), _labels(backtest.scores), fit_booster=fit_booster)
+    return model, split, test, backtest
 
 
 def backtest_metrics(backtest: Backtest, config: Config) -> dict[str, float]:
@@ -165,20 +165,21 @@ def train_models(
 
     ``fit_booster`` grows the final boosters (``models.distributed.ClusterFit`` on a Dask cluster)."""
     notes: list[str] = []
-    churn, split, parts, backtest = train_churn(training, spec, config, fit_booster, notes)
+    churn, split, test, backtest = train_churn(training, spec, config, fit_booster, notes)
     notes.extend(backtest.notes)
-    test = parts["test"]
     X_test = to_matrix(test, spec.features)
     capacity = config.scoring.capacity_for(test.height)
     calibrated, raw = churn.predict_proba(X_test), churn.predict_raw(X_test)
 
-    logreg_rows = parts["train"]
-    if logreg_rows.height > LOGREG_MAX_ROWS:  # a uniform sample keeps the base rate, so its probabilities stay comparable
-        logreg_rows = logreg_rows.sample(n=LOGREG_MAX_ROWS, seed=config.training.seed)
-        notes.append(f"logistic baseline fit on a sample of {LOGREG_MAX_ROWS:,} of the {parts['train'].height:,} training rows")
+    # a uniform sample keeps the base rate, so its probabilities stay comparable
+    logreg_rows = uniform_sample(training, split.history, LOGREG_MAX_ROWS, config.training.seed)
+    training_rows = rows_on(training, split.history)
+    if logreg_rows.height < training_rows:
+        notes.append(f"logistic baseline fit on a sample of {logreg_rows.height:,} of the {training_rows:,} training rows")
     logreg = LogisticBaseline(spec.features, spec.categorical, random_state=config.training.seed).fit(
         training_matrix(logreg_rows, spec.features), _labels(logreg_rows)
     )
+    del logreg_rows
     scorers = {
         "test_": calibrated,
         "baseline_recency_": recency_score(recency_days(test, spec.recency_features)),

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from models.backtest import CANDIDATES, choose, customer_sample, paired_difference, run_backtest
+from models.backtest import CANDIDATES, choose, paired_difference, run_backtest
 from models.calibration import Calibrator
 from models.registry import gate
 from models.split import walk_forward
@@ -155,17 +155,6 @@ def test_selection_is_deterministic_for_a_seed(tmp_path, world, spec):
     assert list(a.per_fold) == ["regularised", "default"] and all(len(v) == 3 for v in a.per_fold.values())
     assert a.scores["as_of"].unique().sort().to_list() == [f.as_of for f in folds]
     assert {"model", "baseline_recency", "baseline_logreg", "baseline_survey"} <= set(a.scores.columns)
-
-
-def test_customer_sample_keeps_whole_histories_of_the_fold_dates(world):
-    dates = tuple(world["as_of"].unique().sort()[:3])
-    sample = customer_sample(world, dates, 3000, seed=1)
-    assert 0.5 * 3000 < sample.height < 1.5 * 3000 and set(sample["as_of"]) == set(dates)
-    per_customer = sample.group_by("customer_id").len()["len"]
-    assert (per_customer == len(dates)).all()  # every fold snapshot of a sampled customer
-    assert customer_sample(world, dates, 3000, seed=2)["customer_id"].unique().sort().to_list() != sample["customer_id"].unique().sort().to_list()
-    everything = customer_sample(world, dates, world.height, seed=1)  # under the cap: every row of those dates
-    assert_frame_equal(everything, world.filter(pl.col("as_of").is_in(list(dates))))
 
 
 def test_the_final_model_is_calibrated_on_out_of_fold_scores(tmp_path, world, spec):
