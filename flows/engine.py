@@ -263,6 +263,12 @@ def _drop_stale_buckets(folder: Path, written: list[str]) -> None:
         stale.unlink()
 
 
+def _one_frame(folder: Path, built: list[tuple[str, int]]) -> tuple[str, int]:
+    """The folder once every bucket's (path, rows) is written, as one frame: (the folder, the rows)."""
+    _drop_stale_buckets(folder, [path for path, _ in built])
+    return str(folder), sum(rows for _, rows in built)
+
+
 @flow(name="features-buckets")
 def build_buckets(config: Config, snapshot: str, as_of: date, model_uri: str | None) -> tuple[str, int]:
     """Every bucket's feature frame built on the cluster into one folder: (the folder, the rows).
@@ -275,9 +281,7 @@ def build_buckets(config: Config, snapshot: str, as_of: date, model_uri: str | N
         schema = feature_schema(workspace.read_snapshot(Path(snapshot)), config, as_of)
     out_dir = bucket_features_dir(config, as_of)
     futures = [build_bucket_features.submit(config, snapshot, as_of, schema, k, str(out_dir)) for k in range(config.engine.partitions)]
-    built = [future.result() for future in futures]
-    _drop_stale_buckets(out_dir, [path for path, _ in built])
-    return str(out_dir), sum(rows for _, rows in built)
+    return _one_frame(out_dir, [future.result() for future in futures])
 
 
 @flow(name="training-buckets")
@@ -288,9 +292,7 @@ def build_training_buckets(config: Config, snapshot: str, as_of: date, populatio
     futures = [
         build_bucket_training.submit(config, snapshot, as_of, population_schema, starts, k, str(out_dir)) for k in range(config.engine.partitions)
     ]
-    built = [future.result() for future in futures]
-    _drop_stale_buckets(out_dir, [path for path, _ in built])
-    return str(out_dir), sum(rows for _, rows in built)
+    return _one_frame(out_dir, [future.result() for future in futures])
 
 
 def training_in_buckets(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date) -> pl.DataFrame:
@@ -298,9 +300,8 @@ def training_in_buckets(config: Config, snapshot: str, as_of: date, schema: Feat
     this process, each written to the training folder, then gathered by date. The build's working
     memory is one bucket's instead of the population's (docs/scale.md, "Training on one machine")."""
     out_dir = bucket_training_dir(config, as_of)
-    built = [write_bucket_training(config, snapshot, as_of, schema, starts, k, str(out_dir)) for k in range(config.engine.partitions)]
-    _drop_stale_buckets(out_dir, [path for path, _ in built])
-    return read_training_buckets(str(out_dir))
+    folder, _ = _one_frame(out_dir, [write_bucket_training(config, snapshot, as_of, schema, starts, k, str(out_dir)) for k in range(config.engine.partitions)])
+    return read_training_buckets(folder)
 
 
 def training_on_cluster(config: Config, snapshot: str, as_of: date, schema: FeatureSchema, starts: date) -> pl.DataFrame:

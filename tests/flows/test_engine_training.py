@@ -94,10 +94,12 @@ def _training_frame(config_path: str, snapshot: str, as_of: date) -> pl.DataFram
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_the_local_engine_builds_a_bucketed_snapshots_training_frame_bucket_by_bucket(flow_config, tiny_world):
-    """engine.kind local with a snapshot in engine.partitions buckets: the train flow's frame is built
-    per bucket in its own process (one bucket's working memory at a time) and is the whole-table frame."""
-    path = flow_config(engine={"partitions": PARTITIONS})
+@pytest.mark.parametrize("kind", ["local", pytest.param("dask", marks=pytest.mark.slow)])
+def test_the_train_flows_frame_from_a_bucketed_snapshot_is_built_per_bucket_and_is_the_whole_table_frame(flow_config, tiny_world, kind):
+    """A snapshot in engine.partitions buckets: the train flow's frame is built per bucket, in its own
+    process with the local engine (one bucket's working memory at a time), on a LocalCluster for the
+    run with dask and no address; gathered, it is the whole-table frame."""
+    path = flow_config(engine={"kind": kind, "partitions": PARTITIONS})
     config = load_config(path)
     as_of = tiny_world[1]
     snapshot = pipeline.ingest(str(path), as_of).snapshot
@@ -111,21 +113,3 @@ def test_the_local_engine_builds_a_bucketed_snapshots_training_frame_bucket_by_b
     assert sorted(p.name for p in folder.glob("*.parquet")) == [f"bucket={k}.parquet" for k in range(PARTITIONS)]
     assert whole.height > 1000
     assert_frame_equal(gathered, whole, **FLOAT_TOLERANCE)
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("prefect_api")
-def test_the_buckets_built_on_a_local_cluster_give_the_local_training_frame(flow_config, tiny_world):
-    path = flow_config(engine={"kind": "dask", "partitions": PARTITIONS})  # no address: a LocalCluster for the run
-    config = load_config(path)
-    as_of = tiny_world[1]
-    snapshot = pipeline.ingest(str(path), as_of).snapshot
-    tables = workspace.read_snapshot(Path(snapshot))
-    local = build_training_frame(tables, config, as_of, schema=training_schema(tables, config, as_of))
-
-    gathered = _training_frame(str(path), snapshot, as_of)
-
-    folder = engine.bucket_training_dir(config, as_of)
-    assert sorted(p.name for p in folder.glob("*.parquet")) == [f"bucket={k}.parquet" for k in range(PARTITIONS)]
-    assert local.height > 1000
-    assert_frame_equal(gathered, local, **FLOAT_TOLERANCE)
