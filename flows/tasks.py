@@ -30,6 +30,11 @@ from sources.ingest import stream_tables
 
 IO_RETRIES = 2
 IO_RETRY_DELAY_S = 5
+# The local engine builds a bucketed snapshot's training frame bucket by bucket from this many ingested
+# rows: below, the whole-table build is quicker (20k customers, ~2M rows: 2 s against 3 s) and small;
+# above, one bucket's working memory at a time keeps the peak down (200k: 2.66 GB against 3.01 GB and
+# quicker; 1M: the whole-table build peaked at 13.4 GB). docs/scale.md, "Training on one machine".
+PER_BUCKET_FROM_ROWS = 10_000_000
 
 
 class PipelineError(RuntimeError):
@@ -142,7 +147,8 @@ def training_frames(config: Config, tables, as_of: date, snapshot: str) -> tuple
     """Snapshots with labels for the churn model, invitations with features for the satisfaction model.
 
     The snapshots are built per customer bucket: on the cluster with engine.kind dask, else one
-    bucket after another here when the snapshot is bucketed; then gathered (docs/scale.md). Their schema and first day of events are learnt here once, from the whole
+    bucket after another here when the snapshot is bucketed and large (PER_BUCKET_FROM_ROWS); then
+    gathered (docs/scale.md). Their schema and first day of events are learnt here once, from the whole
     snapshot: a bucket's own would miss another bucket's event types or categories, and its first
     event may fall later, dropping a snapshot date the others keep."""
     starts = data_starts(tables, config)
@@ -154,7 +160,7 @@ def training_frames(config: Config, tables, as_of: date, snapshot: str) -> tuple
         from flows.engine import training_on_cluster
 
         training = training_on_cluster(config, snapshot, as_of, schema, starts)
-    elif config.engine.partitions > 1 and workspace.snapshot_partitions(Path(snapshot)) == config.engine.partitions:
+    elif _builds_per_bucket(config, Path(snapshot)):
         from flows.engine import training_in_buckets  # one bucket's working memory at a time
 
         training = training_in_buckets(config, snapshot, as_of, schema, starts)
@@ -172,6 +178,14 @@ def training_frames(config: Config, tables, as_of: date, snapshot: str) -> tuple
         f"{training.height:,}", training["as_of"].n_unique(), "no" if invitations is None else f"{invitations.height:,}",
     )
     return training, invitations, TrainingInputs.from_schema(schema, activity_event_types=config.churn.activity_event_types)
+
+
+def _builds_per_bucket(config: Config, snapshot: Path) -> bool:
+    """Whether the local engine builds the training frame bucket by bucket (PER_BUCKET_FROM_ROWS)."""
+    if config.engine.partitions < 2 or workspace.snapshot_partitions(snapshot) != config.engine.partitions:
+        return False
+    tables = workspace.read_manifest(snapshot).get("tables", {})
+    return sum(table.get("accepted", 0) for table in tables.values()) >= PER_BUCKET_FROM_ROWS
 
 
 @uncached_task(name="fit-models")

@@ -95,10 +95,11 @@ def _training_frame(config_path: str, snapshot: str, as_of: date) -> pl.DataFram
 
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.parametrize("kind", ["local", pytest.param("dask", marks=pytest.mark.slow)])
-def test_the_train_flows_frame_from_a_bucketed_snapshot_is_built_per_bucket_and_is_the_whole_table_frame(flow_config, tiny_world, kind):
+def test_the_train_flows_frame_from_a_bucketed_snapshot_is_built_per_bucket_and_is_the_whole_table_frame(flow_config, tiny_world, kind, monkeypatch):
     """A snapshot in engine.partitions buckets: the train flow's frame is built per bucket, in its own
     process with the local engine (one bucket's working memory at a time), on a LocalCluster for the
     run with dask and no address; gathered, it is the whole-table frame."""
+    monkeypatch.setattr(tasks, "PER_BUCKET_FROM_ROWS", 1)  # the local engine's threshold, for a tiny world
     path = flow_config(engine={"kind": kind, "partitions": PARTITIONS})
     config = load_config(path)
     as_of = tiny_world[1]
@@ -113,3 +114,19 @@ def test_the_train_flows_frame_from_a_bucketed_snapshot_is_built_per_bucket_and_
     assert sorted(p.name for p in folder.glob("*.parquet")) == [f"bucket={k}.parquet" for k in range(PARTITIONS)]
     assert whole.height > 1000
     assert_frame_equal(gathered, whole, **FLOAT_TOLERANCE)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_below_the_row_threshold_the_local_engine_builds_the_whole_table_frame(flow_config, tiny_world):
+    """A small bucketed snapshot: no bucket files are written (the whole-table build is quicker there)."""
+    path = flow_config(engine={"partitions": PARTITIONS})
+    config = load_config(path)
+    as_of = tiny_world[1]
+    snapshot = pipeline.ingest(str(path), as_of).snapshot
+    rows = sum(t["accepted"] for t in workspace.read_manifest(Path(snapshot))["tables"].values())
+    assert 0 < rows < tasks.PER_BUCKET_FROM_ROWS
+
+    training = _training_frame(str(path), snapshot, as_of)
+
+    assert training.height > 1000
+    assert not engine.bucket_training_dir(config, as_of).exists()
