@@ -123,4 +123,5 @@ def build_invitation_frame(tables: Tables, config: Config, schema: FeatureSchema
     if invitations["as_of"].n_unique() < 2:
         return None
     features = invitation_features(tables, config, schema, invitations.select(KEYS))
-    return invitations.join(features, on=KEYS, how="inner").sort("sent_at", "customer_id")
+    # invitations come sorted: a join that keeps their order spares a sort's copy of the frame (~2 GB at 1M customers)
+    return invitations.join(features, on=KEYS, how="inner", maintain_order="left")

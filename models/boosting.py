@@ -35,16 +35,23 @@ EARLY_STOPPING_ROUNDS = 100  # patient: log loss moves slowly at learning_rate 0
 STOPPING_METRIC = "binary_logloss"
 
 
-def to_matrix(frame: pl.DataFrame, features: list[str], dtype: type = np.float64) -> np.ndarray:
+def to_matrix(frame: pl.DataFrame, features: list[str], dtype: type = np.float64, rows: np.ndarray | None = None) -> np.ndarray:
     """Features as a matrix in schema order; nulls become NaN (LightGBM's missing value).
 
     Scoring reads float64 (reasons show the exact values); the fits read ``TRAINING_DTYPE``.
     Columns the frame lacks are all-missing (a table that existed at training and is gone now is
-    reported by the caller before it gets here).
+    reported by the caller before it gets here). ``rows``: only these row indices, gathered column by
+    column into the matrix, so a sample of a large frame is never copied as a frame first.
     """
     kind = pl.Float32 if dtype == np.float32 else pl.Float64
-    present = [pl.col(f).cast(kind) if f in frame.columns else pl.lit(None, kind).alias(f) for f in features]
-    return frame.select(present).to_numpy().astype(dtype, copy=False)
+    if rows is None:
+        present = [pl.col(f).cast(kind) if f in frame.columns else pl.lit(None, kind).alias(f) for f in features]
+        return frame.select(present).to_numpy().astype(dtype, copy=False)
+    matrix = np.full((len(rows), len(features)), np.nan, dtype=dtype, order="F")  # column-major, as polars gives
+    for j, feature in enumerate(features):
+        if feature in frame.columns:
+            matrix[:, j] = frame[feature].cast(kind).to_numpy()[rows]
+    return matrix
 
 
 # The fits' matrices are float32: LightGBM bins every value and reads float32 without a copy, and the
@@ -55,8 +62,8 @@ def to_matrix(frame: pl.DataFrame, features: list[str], dtype: type = np.float64
 TRAINING_DTYPE = np.float32
 
 
-def training_matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
-    return to_matrix(frame, features, TRAINING_DTYPE)
+def training_matrix(frame: pl.DataFrame, features: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+    return to_matrix(frame, features, TRAINING_DTYPE, rows)
 
 
 def booster_params(*, seed: int, params: dict[str, object] | None, metric: str, monotone: list[int] | None) -> dict[str, object]:

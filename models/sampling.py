@@ -26,14 +26,18 @@ def rows_on(frame: pl.DataFrame, dates: tuple) -> int:
     return int(frame.select(pl.col("as_of").is_in(list(dates)).sum()).item())
 
 
-def customer_sample(frame: pl.DataFrame, dates: tuple, max_rows: int, seed: int) -> pl.DataFrame:
-    """The rows of ``dates``: all of them, or above ``max_rows`` every snapshot of a seeded share of
-    customers, about ``max_rows`` rows. One filter: at 1M customers the unsampled rows would be GBs."""
+def customer_rows(frame: pl.DataFrame, dates: tuple, max_rows: int, seed: int) -> np.ndarray:
+    """Indices of the rows of ``dates``: all of them, or above ``max_rows`` every snapshot of a
+    seeded share of customers, about ``max_rows`` rows; in frame order."""
     on_dates = pl.col("as_of").is_in(list(dates))
     rows = rows_on(frame, dates)
-    if rows <= max_rows:
-        return frame.filter(on_dates)
-    return frame.filter(on_dates & (customer_bucket(seed) < int(_BUCKETS * max_rows / rows)))
+    keep = on_dates if rows <= max_rows else on_dates & (customer_bucket(seed) < int(_BUCKETS * max_rows / rows))
+    return np.flatnonzero(frame.select(keep).to_series().to_numpy())
+
+
+def customer_sample(frame: pl.DataFrame, dates: tuple, max_rows: int, seed: int) -> pl.DataFrame:
+    """The rows of :func:`customer_rows` (only they are copied: at 1M customers the unsampled rows would be GBs)."""
+    return frame[customer_rows(frame, dates, max_rows, seed)]
 
 
 def uniform_rows(n: int, max_rows: int, seed: int) -> np.ndarray:
@@ -43,8 +47,12 @@ def uniform_rows(n: int, max_rows: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
 
 
-def uniform_sample(frame: pl.DataFrame, dates: tuple, max_rows: int, seed: int) -> pl.DataFrame:
-    """The rows of ``dates``, or above ``max_rows`` a :func:`uniform_rows` sample of them; only the
-    sample is copied (the rows of every date but one are most of a training frame)."""
+def uniform_rows_on(frame: pl.DataFrame, dates: tuple, max_rows: int, seed: int) -> np.ndarray:
+    """Indices of the rows of ``dates``, or above ``max_rows`` of a :func:`uniform_rows` sample of them; in frame order."""
     on_dates = np.flatnonzero(frame.select(pl.col("as_of").is_in(list(dates))).to_series().to_numpy())
-    return frame[on_dates[uniform_rows(len(on_dates), max_rows, seed)]]
+    return on_dates[uniform_rows(len(on_dates), max_rows, seed)]
+
+
+def uniform_sample(frame: pl.DataFrame, dates: tuple, max_rows: int, seed: int) -> pl.DataFrame:
+    """The rows of :func:`uniform_rows_on` (only they are copied: the rows of every date but one are most of a training frame)."""
+    return frame[uniform_rows_on(frame, dates, max_rows, seed)]

@@ -25,7 +25,7 @@ from models.churn import ChurnModel, monotone_directions
 from models.inputs import LABEL, TrainingInputs
 from models.metrics import probability_metrics, ranking_metrics
 from models.reference import training_reference
-from models.sampling import customer_sample, rows_on, uniform_sample
+from models.sampling import customer_rows, rows_on, uniform_rows_on
 from models.satisfaction import SatisfactionModel
 from models.split import TimeSplit, split_by_time, walk_forward
 
@@ -81,19 +81,17 @@ def train_churn(
     history = split.history
     folds = walk_forward(list(history), split.label_days, config.training.backtest.folds)
     backtest = run_backtest(training, folds, spec, config)
-    # the test snapshot is the only part kept as a frame: at 1M customers a copy of the training part
-    # would be ~3 GB beside the frame it was cut from (docs/scale.md, "Training on one machine")
+    # neither the training part nor the refit's sample is copied as a frame: the refit's matrix is
+    # gathered from the frame column by column (at 1M customers each copy was GBs; docs/scale.md,
+    # "Training on one machine")
     training_rows = rows_on(training, history)
-    test = training.filter(pl.col("as_of") == split.test)
     cap = config.training.max_rows or training_rows
-    fit_rows = customer_sample(training, history, cap, config.training.seed)
-    if fit_rows.height < training_rows and notes is not None:
+    fit_rows = customer_rows(training, history, cap, config.training.seed)
+    if len(fit_rows) < training_rows and notes is not None:
         notes.append(
-            f"churn model refit on every snapshot of a seeded sample of customers: {fit_rows.height:,} of the "
+            f"churn model refit on every snapshot of a seeded sample of customers: {len(fit_rows):,} of the "
             f"{training_rows:,} training rows (training.max_rows = {cap:,})"
         )
-    X, y = training_matrix(fit_rows, spec.features), _labels(fit_rows)
-    del fit_rows  # the matrix is what the fit reads
     model = ChurnModel(
         spec.features,
         spec.categorical,
@@ -103,8 +101,11 @@ def train_churn(
         booster_weight=backtest.booster_weight,
         directions=monotone_directions(spec.features, spec.categorical, list(spec.catalog)),
         random_state=config.training.seed,
-    ).fit(X, y, backtest.scores["model"].to_numpy(), _labels(backtest.scores), fit_booster=fit_booster)
-    return model, split, test, backtest
+    ).fit(
+        training_matrix(training, spec.features, fit_rows), _labels(training)[fit_rows],
+        backtest.scores["model"].to_numpy(), _labels(backtest.scores), fit_booster=fit_booster,
+    )
+    return model, split, training.filter(pl.col("as_of") == split.test), backtest
 
 
 def backtest_metrics(backtest: Backtest, config: Config) -> dict[str, float]:
@@ -172,14 +173,13 @@ def train_models(
     calibrated, raw = churn.predict_proba(X_test), churn.predict_raw(X_test)
 
     # a uniform sample keeps the base rate, so its probabilities stay comparable
-    logreg_rows = uniform_sample(training, split.history, LOGREG_MAX_ROWS, config.training.seed)
+    logreg_rows = uniform_rows_on(training, split.history, LOGREG_MAX_ROWS, config.training.seed)
     training_rows = rows_on(training, split.history)
-    if logreg_rows.height < training_rows:
-        notes.append(f"logistic baseline fit on a sample of {logreg_rows.height:,} of the {training_rows:,} training rows")
+    if len(logreg_rows) < training_rows:
+        notes.append(f"logistic baseline fit on a sample of {len(logreg_rows):,} of the {training_rows:,} training rows")
     logreg = LogisticBaseline(spec.features, spec.categorical, random_state=config.training.seed).fit(
-        training_matrix(logreg_rows, spec.features), _labels(logreg_rows)
+        training_matrix(training, spec.features, logreg_rows), _labels(training)[logreg_rows]
     )
-    del logreg_rows
     scorers = {
         "test_": calibrated,
         "baseline_recency_": recency_score(recency_days(test, spec.recency_features)),

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from models.sampling import customer_sample, rows_on, uniform_rows, uniform_sample
+from models.sampling import customer_sample, rows_on, uniform_rows, uniform_rows_on, uniform_sample
 from tests.models.conftest import make_training_frame
 
 
@@ -52,3 +52,16 @@ def test_uniform_sample_takes_the_cap_of_the_dates_rows_in_frame_order(world):
     assert abs(sample["churned"].mean() - on_dates["churned"].mean()) < 0.05  # the base rate kept
     assert_frame_equal(uniform_sample(world, dates, 1500, seed=7), sample)
     assert_frame_equal(uniform_sample(world, dates, 6000, seed=7), on_dates)  # at the cap: every row of the dates
+
+
+def test_a_matrix_of_sampled_rows_is_the_matrix_of_the_sampled_frame(world):
+    """Gathered column by column (the frame never copied), with a null and a column the frame lacks as NaN."""
+    from models.boosting import training_matrix
+
+    frame = world.with_columns(pl.when(pl.col("churned")).then(None).otherwise(pl.col("as_of").dt.day()).cast(pl.Int32).alias("gappy"))
+    features = [c for c in frame.columns if c not in ("as_of", "customer_id", "churned")] + ["absent"]
+    rows = uniform_rows_on(frame, tuple(frame["as_of"].unique()), 777, seed=2)
+    gathered = training_matrix(frame, features, rows)
+    assert gathered.dtype == np.float32 and gathered.shape == (777, len(features))
+    np.testing.assert_array_equal(gathered, training_matrix(frame[rows], features))  # NaN where NaN
+    assert np.isnan(gathered[:, -1]).all() and np.isnan(gathered[:, features.index("gappy")]).any()
