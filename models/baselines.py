@@ -12,6 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from models.chunked import in_chunks
+
 
 def recency_score(days_since_last_activity: np.ndarray) -> np.ndarray:
     """Recency rule: the longer since the last activity, the riskier; never active = riskiest."""
@@ -53,4 +55,4 @@ class LogisticBaseline:
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.pipeline_.predict_proba(X)[:, 1]
+        return in_chunks(lambda rows: self.pipeline_.predict_proba(rows)[:, 1], X)  # row-wise: a chunk's copies at a time

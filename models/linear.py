@@ -22,6 +22,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from models.chunked import in_chunks
 from models.sampling import uniform_rows
 
 # ~200 coefficients: 300k rows pin them down, and the float64 design of 300k x 300 is 0.7 GB
@@ -100,5 +101,6 @@ class MonotoneLogistic:
         return out
 
     def margin(self, X: np.ndarray) -> np.ndarray:
-        """Log-odds: the row-wise sum of the contributions (independent of the other rows scored with it)."""
-        return self.contributions(X).sum(axis=1)
+        """Log-odds: the row-wise sum of the contributions (independent of the other rows scored with it,
+        so it is computed a chunk of rows at a time)."""
+        return in_chunks(lambda rows: self.contributions(rows).sum(axis=1), X)

@@ -121,3 +121,27 @@ def test_the_backtest_takes_the_linear_half_where_churn_is_additive_and_not_wher
         assert means[result.booster_weight] == max(means.values())
         chosen[interacting] = result.booster_weight
     assert chosen[False] < 1.0 and chosen[True] == 1.0
+
+
+def test_the_linear_models_predict_a_chunk_of_rows_at_a_time_with_the_same_result(monkeypatch):
+    """models/chunked.py: chunks of 333 rows give what one pass over all of them gives."""
+    from models import chunked
+    from models.baselines import LogisticBaseline
+
+    X, y = linear_world(5, 5_000)
+    linear = MonotoneLogistic(FEATURES, ["plan"], DIRECTIONS).fit(X, y)
+    logistic = LogisticBaseline(FEATURES, ["plan"]).fit(X, y)
+    whole = linear.margin(X), logistic.predict_proba(X)
+    monkeypatch.setattr(chunked, "CHUNK_ROWS", 333)
+    assert np.array_equal(linear.margin(X), whole[0])  # bit for bit: row-wise sums
+    np.testing.assert_allclose(logistic.predict_proba(X), whole[1], rtol=1e-12, atol=0)
+
+
+def test_in_chunks_passes_chunks_of_rows_in_order():
+    from models.chunked import in_chunks
+
+    seen = []
+    out = in_chunks(lambda rows: seen.append(len(rows)) or rows[:, 0] * 2, np.arange(10.0).reshape(5, 2), chunk_rows=2)
+    assert seen == [2, 2, 1] and out.tolist() == [0.0, 4.0, 8.0, 12.0, 16.0]
+    seen.clear()
+    assert in_chunks(lambda rows: seen.append(len(rows)) or rows[:, 0], np.ones((2, 1)), chunk_rows=2).tolist() == [1.0, 1.0] and seen == [2]
