@@ -40,17 +40,16 @@ def to_matrix(frame: pl.DataFrame, features: list[str], dtype: type = np.float64
 
     Scoring reads float64 (reasons show the exact values); the fits read ``TRAINING_DTYPE``.
     Columns the frame lacks are all-missing (a table that existed at training and is gone now is
-    reported by the caller before it gets here). ``rows``: only these row indices, gathered column by
-    column into the matrix, so a sample of a large frame is never copied as a frame first.
+    reported by the caller before it gets here). ``rows``: only these row indices, so a sample of a
+    large frame is never copied as a frame first.
     """
     kind = pl.Float32 if dtype == np.float32 else pl.Float64
-    if rows is None:
-        present = [pl.col(f).cast(kind) if f in frame.columns else pl.lit(None, kind).alias(f) for f in features]
-        return frame.select(present).to_numpy().astype(dtype, copy=False)
-    matrix = np.full((len(rows), len(features)), np.nan, dtype=dtype, order="F")  # column-major, as polars gives
+    # filled one column at a time: a frame of the cast columns before the matrix would double the peak
+    matrix = np.full((frame.height if rows is None else len(rows), len(features)), np.nan, dtype=dtype, order="F")
     for j, feature in enumerate(features):
         if feature in frame.columns:
-            matrix[:, j] = frame[feature].cast(kind).to_numpy()[rows]
+            column = frame[feature].cast(kind).to_numpy()
+            matrix[:, j] = column if rows is None else column[rows]
     return matrix
 
 
